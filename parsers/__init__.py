@@ -1,0 +1,38 @@
+"""The parser table: every format umtriage reads, in one visible place.
+
+Detection tries parsers by priority (cheap, specific ones first; the generic text parser last).
+`FAMILY` maps each format to the source family that signatures name in `sources`.
+"""
+
+from __future__ import annotations
+
+from .base import ParserSpec
+from .windowsupdate import PARSER as WINDOWSUPDATE
+
+PARSERS: dict[str, ParserSpec] = {
+    p.name: p
+    for p in sorted(
+        (
+            WINDOWSUPDATE,
+        ),
+        key=lambda p: (p.priority, p.name),
+    )
+}
+
+#: Record `format` value -> signature source family.
+FAMILY: dict[str, str] = {
+    "windowsupdate-classic": "windowsupdate",
+    "windowsupdate-etw": "windowsupdate",
+    "windowsupdate": "windowsupdate",
+    "evtx": "event4502",
+    "event-xml": "event4502",
+    "event-csv": "event4502",
+    "event-txt": "event4502",
+    "event-text": "event4502",
+    "event-json": "event4502",
+    "omsupdatemgmt": "omsupdatemgmt",
+    "workerlog": "workerlog",
+    "text": "text",
+}
+
+__all__ = ["FAMILY", "PARSERS"]

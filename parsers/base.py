@@ -1,0 +1,144 @@
+"""The contract every parser keeps: what it is given, what it yields, and the table shapes.
+
+Parsers turn one byte stream into batches of records (polars DataFrames with RECORD_SCHEMA)
+and rejects (REJECT_SCHEMA). They never match signatures or extract error codes: that is the
+pipeline's job, done once, vectorised, for every format alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+import polars as pl
+
+#: Levels a record can carry, weakest first.
+LEVELS = ("INFO", "WARNING", "ERROR", "FAILED", "FATAL")
+
+#: Longest raw text kept for a reject or an evidence line.
+RAW_CUT = 2000
+
+UTC_TS = pl.Datetime("us", "UTC")
+
+RECORD_SCHEMA: dict[str, pl.DataType] = {
+    "source": pl.String(),  # logical path, e.g. "fleet.zip!SRV01/WindowsUpdate.log"
+    "format": pl.String(),  # parser name that produced the record
+    "kind": pl.String(),  # "line", "event", "undecoded", "banner", ...
+    "line_no": pl.Int64(),  # 1-based physical line where the record starts
+    "line_count": pl.Int64(),  # physical lines (or binary units) the record consumed
+    "byte_offset": pl.Int64(),  # offset of the record's first byte in the source stream
+    "ts": UTC_TS,
+    "pid": pl.String(),
+    "tid": pl.String(),
+    "component": pl.String(),
+    "level": pl.String(),
+    "message": pl.String(),
+    "raw": pl.String(),  # the text as found (cut at RAW_CUT), for evidence
+    "computer": pl.String(),  # host named inside the record (event Computer field)
+    "event_id": pl.Int64(),
+    "provider": pl.String(),
+    "record_id": pl.Int64(),
+}
+
+REJECT_SCHEMA: dict[str, pl.DataType] = {
+    "source": pl.String(),
+    "line_no": pl.Int64(),
+    "byte_offset": pl.Int64(),
+    "reason": pl.String(),
+    "raw": pl.String(),
+}
+
+
+def empty_records() -> pl.DataFrame:
+    """A zero-row record table, for batches that hold only rejects."""
+    return pl.DataFrame(schema=RECORD_SCHEMA)
+
+
+def empty_rejects() -> pl.DataFrame:
+    """A zero-row reject table, for batches where every line parsed."""
+    return pl.DataFrame(schema=REJECT_SCHEMA)
+
+
+def conform(df: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """Give a frame exactly the columns of `schema`, in order, adding nulls for missing ones.
+
+    Parsers build only the columns they know; this keeps every batch concatenable.
+    """
+    cols = []
+    for name, dtype in schema.items():
+        if name in df.columns:
+            cols.append(pl.col(name).cast(dtype))
+        else:
+            cols.append(pl.lit(None, dtype=dtype).alias(name))
+    return df.select(cols)
+
+
+def records_from_rows(rows: list[dict]) -> pl.DataFrame:
+    """Build a record table from Python dicts (for parsers of structured documents)."""
+    if not rows:
+        return empty_records()
+    return pl.DataFrame(rows, schema=RECORD_SCHEMA, strict=False)
+
+
+def rejects_from_rows(rows: list[dict]) -> pl.DataFrame:
+    """Build a reject table from Python dicts, cutting raw text at RAW_CUT."""
+    if not rows:
+        return empty_rejects()
+    for r in rows:
+        raw = r.get("raw")
+        if raw is not None and len(raw) > RAW_CUT:
+            r["raw"] = raw[:RAW_CUT]
+    return pl.DataFrame(rows, schema=REJECT_SCHEMA, strict=False)
+
+
+@dataclass
+class Batch:
+    """What a parser yields: records, rejects, and how many physical lines it consumed.
+
+    `lines - len(records) - len(rejects)` lines were folded into records (continuations,
+    headers, XML wrappers); the pipeline checks that number is never negative.
+    """
+
+    records: pl.DataFrame
+    rejects: pl.DataFrame
+    lines: int
+    notes: list[str] = field(default_factory=list)  # problems worth a line in the summary
+
+
+@dataclass(frozen=True)
+class Head:
+    """The first bytes of a source, decoded once, for cheap detection."""
+
+    name: str  # logical path
+    raw: bytes  # up to HEAD_BYTES raw bytes
+    text: str  # the same bytes decoded with `encoding` (BOM stripped)
+    encoding: str  # python codec name chosen by sniffing
+    is_binary: bool
+
+
+@dataclass
+class ParseContext:
+    """Everything a parser needs besides the bytes."""
+
+    source: str  # logical path used in every record and reject
+    encoding: str  # codec chosen by sniffing (see parsers.textio)
+    assume_tz: str = "UTC"  # zone for local timestamps that carry no offset
+    start_line: int = 1  # line number of the first byte (watch mode resumes mid-file)
+    start_offset: int = 0  # byte offset of the first byte in the whole file
+    batch_bytes: int = 8 << 20  # how many bytes to frame at a time
+    final: bool = True  # False when more bytes may follow (watch mode): keep partial lines
+
+
+@dataclass(frozen=True)
+class ParserSpec:
+    """One registered parser: a name, a content test, and a streaming reader."""
+
+    name: str
+    description: str
+    detect: Callable[[Head], bool]
+    parse: Callable[[BinaryIO, ParseContext], Iterator[Batch]]
+    #: Lower runs first during detection; the generic text parser is last.
+    priority: int = 50
+    #: True for parsers that read the raw bytes themselves (EVTX); no text decoding.
+    binary: bool = False

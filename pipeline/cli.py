@@ -1,0 +1,197 @@
+"""The `umtriage` command line. Heavy imports happen inside each command so `--help` is instant."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+TABLE_FORMATS = ("parquet", "csv", "jsonl")
+EXIT_OK, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Something the user asked for cannot be done; exit 2 with this message."""
+
+
+def _duration(text: str) -> timedelta:
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: use e.g. 6h, 90m, 2d")
+    value, unit = float(m.group(1)), m.group(2) or "h"
+    return timedelta(**{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]: value})
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="umtriage",
+        description="Find out why Windows Update and Azure Update Management fail, from the logs machines leave.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("scan", help="scan files, folders and archives; write incident tables")
+    s.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    s.add_argument("-o", "--out", type=Path, required=True, help="output folder for the tables")
+    s.add_argument("--format", action="append", default=[], metavar="FORMAT",
+                   help="extra table format (csv, jsonl), or a parser name to force (see `umtriage formats`)")
+    _common(s)
+    s.add_argument("--fail-on", choices=SEVERITIES, help="exit 1 when an incident at or above this severity exists")
+    s.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)")
+
+    w = sub.add_parser("watch", help="follow a folder of logs and keep the tables current")
+    w.add_argument("path", type=Path, metavar="DIR")
+    w.add_argument("-o", "--out", type=Path, required=True)
+    w.add_argument("--state", type=Path, help="checkpoint file (default: OUT/watch-state.json)")
+    w.add_argument("--once", action="store_true", help="process what is there, then exit")
+    w.add_argument("--from-end", action="store_true", help="start at the current end of existing files")
+    w.add_argument("--interval", type=float, default=2.0, help="seconds between safety rescans")
+    w.add_argument("--format", action="append", default=[], metavar="PARSER", help="force a parser")
+    _common(w)
+
+    e = sub.add_parser("explain", help="explain an error code or a log line")
+    e.add_argument("text", nargs="+", help="a code (8024402c, 0x8024402C, -2145107924) or a log line")
+    e.add_argument("--patterns", action="append", default=[], type=Path, metavar="DIR")
+
+    pt = sub.add_parser("patterns", help="list, check or draft signatures")
+    psub = pt.add_subparsers(dest="action", required=True)
+    pl_ = psub.add_parser("list", help="list the signatures")
+    pl_.add_argument("--patterns", action="append", default=[], type=Path, metavar="DIR")
+    pc = psub.add_parser("check", help="validate signature files and run their examples")
+    pc.add_argument("dir", nargs="?", type=Path)
+    ps = psub.add_parser("suggest", help="turn an unknown message template into a signature skeleton")
+    ps.add_argument("template", help="a template from unmatched.parquet, or a raw log line")
+    ps.add_argument("--id", help="signature id (default: derived from the text)")
+    ps.add_argument("-o", "--out", type=Path, help="write the skeleton to this file or folder")
+
+    sub.add_parser("formats", help="list the input formats umtriage understands")
+    p.add_argument("--version", action="version", version="umtriage 0.1.0")
+    return p
+
+
+def _common(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--assume-tz", default="UTC", help="zone for local times without offset (UTC, +0530, IANA name)")
+    s.add_argument("--host", help="host name for files whose path names no machine")
+    s.add_argument("--window", type=_duration, default=timedelta(hours=6),
+                   help="gap that splits incidents (default 6h)")
+    s.add_argument("--patterns", action="append", default=[], type=Path, metavar="DIR",
+                   help="extra signature folder; overrides built-ins by id (repeatable)")
+    s.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+
+
+def _split_formats(values: list[str]) -> tuple[tuple[str, ...], str | None]:
+    from umtriage.parsers import PARSERS
+
+    tables, parser = [], None
+    for v in values:
+        for item in v.split(","):
+            item = item.strip()
+            if item in TABLE_FORMATS:
+                tables.append(item)
+            elif item in PARSERS:
+                parser = item
+            else:
+                raise UsageError(f"unknown --format {item!r}: use csv, jsonl, or one of {', '.join(PARSERS)}")
+    return tuple(sorted(set(tables))), parser
+
+
+def _options(args, forced: str | None):
+    from umtriage.parsers.timeutil import validate_tz
+    from umtriage.pipeline.process import ScanOptions
+
+    try:
+        validate_tz(args.assume_tz)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    for d in args.patterns:
+        if not d.is_dir():
+            raise UsageError(f"--patterns {d}: not a folder")
+    return ScanOptions(assume_tz=args.assume_tz, host=args.host, forced_format=forced,
+                       patterns=tuple(str(d) for d in args.patterns))
+
+
+def cmd_scan(args) -> int:
+    from umtriage.patterns.catalog import CatalogError
+    from umtriage.pipeline.report import print_scan_report, scan_progress
+    from umtriage.pipeline.scan import run_scan
+
+    tables, forced = _split_formats(args.format)
+    options = _options(args, forced)
+    for p in args.paths:
+        if not p.exists():
+            raise UsageError(f"{p}: no such file or folder")
+        if not os.access(p, os.R_OK):
+            raise UsageError(f"{p}: not readable")
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    try:
+        with scan_progress(args.paths, quiet=args.quiet) as on_unit:
+            result = run_scan(args.paths, args.out, options, jobs=args.jobs, window=args.window, formats=tables,
+                              on_unit=on_unit)
+    except CatalogError as exc:
+        raise UsageError("invalid signatures:\n" + str(exc)) from exc
+    if not args.quiet:
+        print_scan_report(result)
+    if args.fail_on:
+        floor = SEVERITIES.index(args.fail_on)
+        if any(SEVERITIES.index(s) >= floor for s in result.incidents["severity"].to_list()):
+            return EXIT_FOUND
+    return EXIT_OK
+
+
+def cmd_explain(args) -> int:
+    from umtriage.pipeline.explain import explain
+
+    return explain(" ".join(args.text), [Path(p) for p in args.patterns])
+
+
+def cmd_patterns(args) -> int:
+    from umtriage.pipeline import patterns_cmd
+
+    if args.action == "list":
+        return patterns_cmd.list_signatures(args.patterns)
+    if args.action == "check":
+        return patterns_cmd.check(args.dir)
+    return patterns_cmd.suggest(args.template, args.id, args.out)
+
+
+def cmd_formats(_args) -> int:
+    from umtriage.parsers import PARSERS
+
+    width = max(len(n) for n in PARSERS)
+    for name, spec in PARSERS.items():
+        print(f"{name:<{width}}  {spec.description}")
+    return EXIT_OK
+
+
+def cmd_watch(args) -> int:
+    from umtriage.pipeline.watch import run_watch
+
+    _, forced = _split_formats(args.format)
+    options = _options(args, forced)
+    if not args.path.is_dir():
+        raise UsageError(f"{args.path}: not a folder")
+    return run_watch(args, options)
+
+
+COMMANDS = {"scan": cmd_scan, "explain": cmd_explain, "patterns": cmd_patterns, "formats": cmd_formats,
+            "watch": cmd_watch}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except UsageError as exc:
+        print(f"umtriage: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("umtriage: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Error codes out of free text, vectorised: every spelling, normalised to `0x` + 8 upper hex.
+
+Spellings (../shared/reference/log-formats.md 1.3): `0x8024402C`, `[8024402C]`, `hr = 80244010`,
+`hr:0x80072f8f`, `error 0x8024402c`, `Exit code = 0x...`, signed decimal `-2145124322`,
+`Exception from HRESULT: 0x80070422`. A bare 8-hex run counts only after a context word or in
+brackets, and never when it continues with `-` or more hex (a GUID segment such as
+`{8024402C-...}` or `ServiceId = 80070005-1F2A-...`). Only failure HRESULTs (high bit set) count:
+`0x00000000` and the WU_S_ success codes `0x0024xxxx` never do.
+"""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+
+#: One code token with its context; the trailing group keeps GUID segments and longer hex out.
+TOKEN = (
+    r"(?i)(?:0x[0-9a-f]{8}"
+    r"|\[[0-9a-f]{8}\]"
+    r"|\b(?:hr|hresult|error|exit code|result code|code|returned)\s*[=:]?\s*[0-9a-f]{8}"
+    r"|(?:^|[^\w.\-])-21[0-4]\d{7})"
+    r"(?:[^0-9a-z\-]|$)"
+)
+_HEX = r"(?i)([0-9a-f]{8})(?:[^0-9a-z\-]|$)"
+_DEC = r"(-21[0-4]\d{7})"
+_PY_TOKEN = re.compile(TOKEN[4:], re.IGNORECASE)
+
+
+def _normalise_tokens(tokens: pl.Expr) -> pl.Expr:
+    """Token text to a normalised code, or null for success codes and non-codes."""
+    dec = tokens.str.extract(_DEC, 1).cast(pl.Int64, strict=False)
+    hex_from_dec = (dec + (1 << 32)).map_batches(
+        lambda s: s.map_elements(lambda v: f"{v:08X}", return_dtype=pl.String, skip_nulls=True),
+        return_dtype=pl.String,
+    )
+    hexpart = pl.coalesce(hex_from_dec, tokens.str.extract(_HEX, 1).str.to_uppercase())
+    code = pl.concat_str(pl.lit("0x"), hexpart)
+    failure = hexpart.str.slice(0, 1).is_in(list("89ABCDEF"))
+    return pl.when(failure).then(code).otherwise(None)
+
+
+def extract_codes(messages: pl.Series) -> pl.Series:
+    """List of distinct codes per message, in order of appearance (empty list when none)."""
+    n = len(messages)
+    if n == 0:
+        return pl.Series("codes", [], dtype=pl.List(pl.String))
+    toks = pl.DataFrame({"row": pl.int_range(0, n, eager=True, dtype=pl.UInt32), "m": messages}).select(
+        "row", tok=pl.col("m").str.extract_all(TOKEN)
+    )
+    flat = toks.explode("tok").drop_nulls("tok")
+    if flat.height == 0:
+        return pl.Series("codes", [[] for _ in range(n)], dtype=pl.List(pl.String))
+    flat = flat.with_columns(code=_normalise_tokens(pl.col("tok"))).drop_nulls("code")
+    grouped = flat.group_by("row", maintain_order=True).agg(pl.col("code").unique(maintain_order=True))
+    full = pl.DataFrame({"row": pl.int_range(0, n, eager=True, dtype=pl.UInt32)}).join(
+        grouped, on="row", how="left", maintain_order="left"
+    )
+    return full["code"].fill_null(pl.lit([], dtype=pl.List(pl.String))).alias("codes")
+
+
+def normalise_code(text: str) -> str | None:
+    """One code typed by a user (`8024402c`, `0x8024402C`, `-2145107924`, `[8024402C]`), or None."""
+    t = text.strip().strip("[]")
+    if re.fullmatch(r"-\d{1,10}", t):
+        v = int(t)
+        if -(1 << 31) <= v < 0:
+            return f"0x{v + (1 << 32):08X}"
+        return None
+    m = re.fullmatch(r"(?i)(?:0x)?([0-9a-f]{8})", t)
+    if m and m.group(1)[0].upper() in "89ABCDEF":
+        return "0x" + m.group(1).upper()
+    return None

@@ -1,0 +1,146 @@
+"""Matches to incidents: one per (host, signature, code) and burst of activity, with cause and fix.
+
+A new incident starts when the gap between two matches exceeds the window. An incident is
+`resolved_at` the first later success of the same operation on that host (SetupDiag's rule:
+check for a later success before calling a problem current), and the unresolved incident whose
+failure is the last one in its host's logs is `current`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+import polars as pl
+from umtriage.patterns.catalog import Catalog
+
+EVIDENCE_HEAD, EVIDENCE_TAIL = 3, 2
+
+INCIDENT_SCHEMA: dict[str, pl.DataType] = {
+    "incident_id": pl.String(),
+    "host": pl.String(),
+    "signature_id": pl.String(),
+    "scenario": pl.String(),
+    "code": pl.String(),
+    "code_name": pl.String(),
+    "title": pl.String(),
+    "severity": pl.String(),
+    "first_seen": pl.Datetime("us", "UTC"),
+    "last_seen": pl.Datetime("us", "UTC"),
+    "count": pl.Int64(),
+    "sources": pl.List(pl.String()),
+    "evidence": pl.List(pl.String()),
+    "score": pl.Float64(),
+    "cause": pl.String(),
+    "resolution": pl.String(),
+    "doc_url": pl.String(),
+    "resolved_at": pl.Datetime("us", "UTC"),
+    "current": pl.Boolean(),
+}
+
+
+def _incident_id(host: str, sig: str, code: str | None, first_seen, first_src: str, first_line: int) -> str:
+    anchor = first_seen.isoformat() if first_seen is not None else f"{first_src}:{first_line}"
+    key = "\x1f".join([host, sig, code or "", anchor])
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
+def build_incidents(
+    matches: pl.DataFrame, successes: pl.DataFrame, catalog: Catalog, window: timedelta
+) -> pl.DataFrame:
+    """Group matches into incidents; deterministic order (host, first_seen, signature, code)."""
+    if matches.height == 0:
+        return pl.DataFrame(schema=INCIDENT_SCHEMA)
+    key = ["host", "signature_id", "code"]
+    m = matches.with_columns(pl.col("code").fill_null("")).sort(
+        [*key, "ts", "source", "line_no"], nulls_last=True
+    )
+    gap = pl.col("ts").diff().over(key)
+    m = m.with_columns(burst=(gap > window).fill_null(False).cast(pl.Int32).cum_sum().over(key))
+    agg = (
+        m.group_by([*key, "burst"], maintain_order=True)
+        .agg(
+            first_seen=pl.col("ts").min(),
+            last_seen=pl.col("ts").max(),
+            count=pl.len().cast(pl.Int64),
+            sources=pl.col("source").unique().sort(),
+            first=pl.col("raw").head(EVIDENCE_HEAD + EVIDENCE_TAIL),
+            head=pl.col("raw").head(EVIDENCE_HEAD),
+            tail=pl.col("raw").tail(EVIDENCE_TAIL),
+            score=pl.col("score").max(),
+            scenario=pl.col("scenario").first(),
+            first_src=pl.col("source").first(),
+            first_line=pl.col("line_no").first(),
+        )
+        .with_columns(
+            # up to five raw lines: all of them when there are few, else the first and the last ones
+            evidence=pl.when(pl.col("count") <= EVIDENCE_HEAD + EVIDENCE_TAIL)
+            .then(pl.col("first"))
+            .otherwise(pl.concat_list("head", "tail"))
+        )
+    )
+    sigs = catalog.signatures
+    rows = []
+    for r in agg.iter_rows(named=True):
+        sig = sigs[r["signature_id"]]
+        code = r["code"] or None
+        info = catalog.codes.get(code) if code else None
+        rows.append({
+            "incident_id": _incident_id(r["host"], sig.id, code, r["first_seen"], r["first_src"], r["first_line"]),
+            "host": r["host"], "signature_id": sig.id, "scenario": r["scenario"], "code": code,
+            "code_name": info.name if info else None, "title": sig.title, "severity": sig.severity,
+            "first_seen": r["first_seen"], "last_seen": r["last_seen"], "count": r["count"],
+            "sources": r["sources"], "evidence": r["evidence"], "score": r["score"],
+            "cause": _with_meaning(sig.cause, info), "resolution": sig.resolution, "doc_url": sig.doc_url,
+            "resolved_at": None, "current": False,
+        })
+    inc = pl.DataFrame(rows, schema=INCIDENT_SCHEMA)
+    inc = _resolve(inc, successes, catalog)
+    inc = _mark_current(inc)
+    return inc.sort(["host", "first_seen", "signature_id", "code", "incident_id"], nulls_last=True)
+
+
+def _with_meaning(cause: str, info) -> str:
+    if info is None or not info.meaning:
+        return cause
+    return f"{info.name}: {info.meaning} {cause}".strip()
+
+
+def _resolve(inc: pl.DataFrame, successes: pl.DataFrame, catalog: Catalog) -> pl.DataFrame:
+    """Set resolved_at to the first success (of a marker the signature names) after last_seen."""
+    if successes.height == 0:
+        return inc
+    marker_rows = [(s.id, mk.lower()) for s in catalog.signatures.values() for mk in s.resolved_by]
+    if not marker_rows:
+        return inc
+    markers = pl.DataFrame(marker_rows, schema={"signature_id": pl.String, "marker": pl.String}, orient="row")
+    succ = successes.drop_nulls("ts").with_columns(pl.col("marker").str.to_lowercase()).select("host", "ts", "marker")
+    cand = (
+        inc.select("incident_id", "host", "signature_id", "last_seen")
+        .join(markers, on="signature_id")
+        .join(succ, on=["host", "marker"])
+        .filter(pl.col("ts") > pl.col("last_seen"))
+        .group_by("incident_id")
+        .agg(resolved=pl.col("ts").min())
+    )
+    return (
+        inc.join(cand, on="incident_id", how="left", maintain_order="left")
+        .with_columns(resolved_at=pl.col("resolved"))
+        .drop("resolved")
+    )
+
+
+def _mark_current(inc: pl.DataFrame) -> pl.DataFrame:
+    """Per host, the unresolved incident(s) holding the host's latest failure are current."""
+    latest = inc.filter(pl.col("resolved_at").is_null()).group_by("host").agg(latest=pl.col("last_seen").max())
+    open_ = pl.col("resolved_at").is_null()
+    # a host whose logs carry no time at all: every open incident is as current as the others
+    return (
+        inc.join(latest, on="host", how="left", maintain_order="left")
+        .with_columns(
+            current=(open_ & ((pl.col("last_seen") == pl.col("latest")) | pl.col("latest").is_null())).fill_null(
+                False
+            )
+        )
+        .drop("latest")
+    )

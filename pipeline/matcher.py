@@ -1,0 +1,146 @@
+"""Records to signature hits: exact codes by join, phrases by fuzzy score on distinct templates.
+
+Cost model: a multi-pattern prefilter (Aho-Corasick in polars' `contains_any`) keeps only lines
+holding an anchor word; those are masked into templates, and rapidfuzz scores each distinct
+template once per process (cached), never each line. Codes never go through the fuzzy scorer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+from rapidfuzz import fuzz
+from umtriage.patterns.catalog import SOURCE_FAMILIES, Catalog, Signature
+
+from .masking import template_expr, template_of
+
+#: A message shorter than this share of a phrase is too short to stand for it (truncation).
+MIN_COVERAGE = 0.6
+#: Levels whose unmatched records are kept as unknown errors.
+PROBLEM_LEVELS = ("WARNING", "ERROR", "FAILED", "FATAL")
+
+HIT_SCHEMA = {"row": pl.UInt32, "signature_id": pl.String, "code": pl.String, "score": pl.Float64}
+
+
+@dataclass
+class BatchHits:
+    """What one batch of records produced: hits, unknown problem lines, later-success markers."""
+
+    hits: pl.DataFrame  # row, signature_id, code, score
+    unmatched: pl.DataFrame  # row, template
+    successes: pl.DataFrame  # row, marker
+
+
+def phrase_score(phrase_template: str, template: str) -> float:
+    """How well a message template carries a phrase: best partial alignment, 0 when too short."""
+    if len(template) < MIN_COVERAGE * len(phrase_template):
+        return 0.0
+    return float(fuzz.partial_ratio(phrase_template, template))
+
+
+class Matcher:
+    """Matches record batches against a catalog; keeps the template cache across batches."""
+
+    def __init__(self, catalog: Catalog):
+        self.catalog = catalog
+        sigs = [s for s in catalog.active() if not s.explain_only]
+        self.sigs = {s.id: s for s in sigs}
+        self.code_table = pl.DataFrame(
+            [(c, s.id) for s in sigs for c in s.codes], schema={"code": pl.String, "signature_id": pl.String},
+            orient="row",
+        )
+        fam_rows = [(s.id, f) for s in sigs for f in SOURCE_FAMILIES if f != "any" and s.applies_to(f)]
+        self.sig_family = pl.DataFrame(fam_rows, schema={"signature_id": pl.String, "family": pl.String},
+                                       orient="row")
+        self.phrase_sigs = [s for s in sigs if s.phrases]
+        self.phrase_templates = {s.id: [template_of(p) for p in s.phrases] for s in self.phrase_sigs}
+        self.anchors = sorted({a for s in self.phrase_sigs for a in s.anchors})
+        self.success_markers = sorted({m for s in sigs for m in s.resolved_by})
+        self.sig_code = pl.DataFrame(
+            [(s.id, s.codes[0] if len(s.codes) == 1 else None, s.generic) for s in sigs],
+            schema={"signature_id": pl.String, "sig_code": pl.String, "generic": pl.Boolean}, orient="row",
+        )
+        self.fallback = next((s.id for s in sigs if s.id == "wu-error"), None)
+        self.cache: dict[str, list[tuple[str, float]]] = {}
+
+    # -- phrases ---------------------------------------------------------------------------
+    def score_template(self, template: str) -> list[tuple[str, float]]:
+        """Signatures whose phrases this template carries, with scores, sorted by id (cached)."""
+        hit = self.cache.get(template)
+        if hit is not None:
+            return hit
+        out: list[tuple[str, float]] = []
+        for sig in self.phrase_sigs:
+            if not any(a in template for a in sig.anchors):
+                continue
+            best = max(phrase_score(p, template) for p in self.phrase_templates[sig.id])
+            if best >= sig.threshold:
+                out.append((sig.id, round(best, 1)))
+        self.cache[template] = out
+        return out
+
+    def _phrase_hits(self, df: pl.DataFrame) -> pl.DataFrame:
+        if not self.anchors:
+            return pl.DataFrame(schema={"row": pl.UInt32, "signature_id": pl.String, "score": pl.Float64})
+        cand = df.filter(pl.col("message").str.contains_any(self.anchors, ascii_case_insensitive=True))
+        if cand.height == 0:
+            return pl.DataFrame(schema={"row": pl.UInt32, "signature_id": pl.String, "score": pl.Float64})
+        cand = cand.select("row", template=template_expr(pl.col("message")))
+        rows = [
+            (t, sid, sc) for t in cand["template"].unique().sort().to_list() for sid, sc in self.score_template(t)
+        ]
+        if not rows:
+            return pl.DataFrame(schema={"row": pl.UInt32, "signature_id": pl.String, "score": pl.Float64})
+        table = pl.DataFrame(rows, schema={"template": pl.String, "signature_id": pl.String, "score": pl.Float64},
+                             orient="row")
+        return cand.join(table, on="template").select("row", "signature_id", "score")
+
+    # -- all -------------------------------------------------------------------------------
+    def match(self, df: pl.DataFrame) -> BatchHits:
+        """`df` needs columns row (UInt32), family, message, codes (list), level."""
+        codes = df.select("row", "family", "codes").explode("codes").drop_nulls("codes").rename({"codes": "code"})
+        by_code = codes.join(self.code_table, on="code").with_columns(score=pl.lit(100.0))
+        by_phrase = self._phrase_hits(df).join(df.select("row", "family", "codes"), on="row").join(
+            self.sig_code, on="signature_id"
+        ).with_columns(
+            code=pl.coalesce(
+                pl.col("sig_code"),
+                pl.col("codes").list.first(),
+            )
+        )
+        hits = pl.concat(
+            [by_code.select("row", "family", "signature_id", "code", "score"),
+             by_phrase.select("row", "family", "signature_id", "code", "score")],
+        )
+        hits = hits.join(self.sig_family, on=["signature_id", "family"], how="semi")
+        hits = hits.sort(["row", "signature_id", "score"], descending=[False, False, True]).unique(
+            ["row", "signature_id"], keep="first", maintain_order=True
+        )
+        # a catch-all signature only speaks where no specific one did
+        hits = hits.join(self.sig_code.select("signature_id", "generic"), on="signature_id")
+        specific_rows = hits.filter(~pl.col("generic")).select("row").unique()
+        hits = pl.concat([
+            hits.filter(~pl.col("generic")),
+            hits.filter(pl.col("generic")).join(specific_rows, on="row", how="anti"),
+        ]).drop("generic")
+        if self.fallback is not None:
+            claimed = hits.select("row", "code").drop_nulls()
+            rest = codes.join(claimed, on=["row", "code"], how="anti")
+            rest = rest.join(hits.filter(pl.col("code").is_null()).select("row"), on="row", how="anti")
+            fb = rest.select("row", "family", pl.lit(self.fallback).alias("signature_id"), "code",
+                             pl.lit(100.0).alias("score"))
+            hits = pl.concat([hits, fb])
+        hits = hits.select("row", "signature_id", "code", "score").sort(["row", "signature_id", "code"])
+        unmatched = df.filter(pl.col("level").is_in(PROBLEM_LEVELS)).join(hits.select("row"), on="row", how="anti")
+        unmatched = unmatched.select("row", template=template_expr(pl.col("message")))
+        if self.success_markers:
+            succ = df.select(
+                "row", marker=pl.col("message").str.extract_many(self.success_markers, ascii_case_insensitive=True)
+            ).explode("marker").drop_nulls("marker")
+        else:
+            succ = pl.DataFrame(schema={"row": pl.UInt32, "marker": pl.String})
+        return BatchHits(hits.cast(HIT_SCHEMA), unmatched, succ)
+
+    def signature(self, sig_id: str) -> Signature:
+        return self.sigs[sig_id]

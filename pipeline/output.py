@@ -1,0 +1,62 @@
+"""Writing the result tables: parquet always, CSV and JSON Lines on request.
+
+CSV cells are neutralised against formula injection (a cell starting with = + - @ TAB or CR is
+prefixed with a quote), since these files are opened in spreadsheets and the text comes from
+machines we do not trust.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import polars as pl
+
+FORMULA_START = r"^[=+\-@\t\r]"
+
+
+def atomic_write_parquet(df: pl.DataFrame, path: Path) -> None:
+    """Write to a temporary name, then rename: a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    df.write_parquet(tmp, statistics=False)
+    os.replace(tmp, path)
+
+
+def neutralise(df: pl.DataFrame) -> pl.DataFrame:
+    """Flatten lists for CSV and defuse cells a spreadsheet would run as formulas."""
+    cols = []
+    for name, dtype in df.schema.items():
+        c = pl.col(name)
+        if isinstance(dtype, pl.List):
+            c = c.cast(pl.List(pl.String)).list.join(" | ")
+        elif dtype == pl.String:
+            pass
+        else:
+            cols.append(c)
+            continue
+        cols.append(pl.when(c.str.contains(FORMULA_START)).then(pl.lit("'") + c).otherwise(c).alias(name))
+    return df.select(cols)
+
+
+def write_table(df: pl.DataFrame, out_dir: Path, name: str, formats: tuple[str, ...]) -> list[Path]:
+    """Write one table as parquet plus each extra format asked for; returns the paths written."""
+    written = []
+    path = out_dir / f"{name}.parquet"
+    atomic_write_parquet(df, path)
+    written.append(path)
+    if "csv" in formats:
+        p = out_dir / f"{name}.csv"
+        neutralise(df).write_csv(p)
+        written.append(p)
+    if "jsonl" in formats:
+        p = out_dir / f"{name}.jsonl"
+        df.write_ndjson(p)
+        written.append(p)
+    return written
+
+
+def write_json(obj: dict, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,209 @@
+"""One unit of work (a file or an archive) through detect -> parse -> extract -> match -> parts.
+
+This is the part batch scan and watch mode share: it knows nothing of where bytes come from
+beyond a (SourceRef, stream) pair, and writes its results as ordered parquet parts.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import polars as pl
+from umtriage.parsers import FAMILY
+from umtriage.parsers.base import REJECT_SCHEMA, ParseContext
+from umtriage.parsers.detect import detect, read_head
+from umtriage.patterns.catalog import Catalog, load_catalog
+
+from .codes import extract_codes
+from .hosts import host_expr
+from .matcher import Matcher
+
+MATCH_COLUMNS = [
+    "host", "source", "format", "line_no", "byte_offset", "ts", "component", "level", "message", "raw",
+    "signature_id", "scenario", "code", "score", "event_id",
+]
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """Everything a worker process needs to scan a unit; picklable."""
+
+    assume_tz: str = "UTC"
+    host: str | None = None
+    forced_format: str | None = None
+    patterns: tuple[str, ...] = ()
+    batch_bytes: int = 8 << 20
+    part_rows: int = 200_000
+
+
+@dataclass
+class FileStat:
+    """Per-source accounting for summary.json: every line is a record, folded, or a reject."""
+
+    source: str
+    host: str
+    format: str | None
+    bytes: int = 0
+    lines: int = 0
+    records: int = 0
+    folded_lines: int = 0
+    rejects: int = 0
+    matched_records: int = 0
+    skipped: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class PrefixedStream(io.RawIOBase):
+    """A read-only stream that first returns `prefix`, then the rest of `inner` (no seeking needed)."""
+
+    def __init__(self, prefix: bytes, inner: BinaryIO):
+        self._prefix = memoryview(prefix)
+        self._inner = inner
+        self.consumed = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            data = bytes(self._prefix) + self._inner.read()
+            self._prefix = memoryview(b"")
+        elif self._prefix:
+            data = bytes(self._prefix[:n])
+            self._prefix = self._prefix[n:]
+            if len(data) < n:
+                data += self._inner.read(n - len(data)) or b""
+        else:
+            data = self._inner.read(n) or b""
+        self.consumed += len(data)
+        return data
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+class PartWriter:
+    """Buffers frames for one table and writes them as numbered parquet parts, in order."""
+
+    def __init__(self, folder: Path, stem: str, part_rows: int):
+        self.folder, self.stem, self.part_rows = folder, stem, part_rows
+        self.frames: list[pl.DataFrame] = []
+        self.rows = 0
+        self.paths: list[str] = []
+
+    def add(self, df: pl.DataFrame) -> None:
+        if df.height:
+            self.frames.append(df)
+            self.rows += df.height
+            if self.rows >= self.part_rows:
+                self.flush()
+
+    def flush(self) -> None:
+        if not self.frames:
+            return
+        path = self.folder / f"{self.stem}-{len(self.paths):05d}.parquet"
+        pl.concat(self.frames, how="vertical_relaxed").write_parquet(path, statistics=False)
+        self.paths.append(str(path))
+        self.frames, self.rows = [], 0
+
+
+_STATE: dict[tuple, tuple[Catalog, Matcher]] = {}
+
+
+def matcher_for(patterns: tuple[str, ...]) -> Matcher:
+    """One catalog and matcher per process and pattern set (the template cache lives there)."""
+    key = tuple(patterns)
+    if key not in _STATE:
+        cat = load_catalog([Path(p) for p in patterns])
+        _STATE[key] = (cat, Matcher(cat))
+    return _STATE[key][1]
+
+
+class SourceScanner:
+    """Scans sources one after another into a set of part writers."""
+
+    TABLES = ("matches", "rejects", "unmatched", "successes")
+
+    def __init__(self, parts_dir: Path, prefix: str, options: ScanOptions):
+        self.options = options
+        self.matcher = matcher_for(options.patterns)
+        self.writers = {t: PartWriter(parts_dir, f"{prefix}-{t}", options.part_rows) for t in self.TABLES}
+        sig_rows = [(s.id, s.scenario) for s in self.matcher.sigs.values()]
+        self.sig_table = pl.DataFrame(sig_rows, schema={"signature_id": pl.String, "scenario": pl.String},
+                                      orient="row")
+
+    def scan_stream(self, logical: str, stream: BinaryIO, path_host: str, *, ctx_overrides: dict | None = None
+                    ) -> FileStat:
+        """Detect, parse and match one source. Never raises for bad content: errors land in the stat."""
+        head = read_head(stream)
+        det = detect(logical, head, self.options.forced_format)
+        stat = FileStat(source=logical, host=path_host, format=det.parser.name if det.parser else None)
+        if det.parser is None:
+            rest = len(head) + sum(len(b) for b in iter(lambda: stream.read(1 << 20), b""))
+            stat.bytes, stat.skipped = rest, det.skip_reason
+            return stat
+        body = PrefixedStream(head[det.bom_len:], stream)
+        ctx = ParseContext(source=logical, encoding=det.head.encoding, assume_tz=self.options.assume_tz,
+                           start_offset=det.bom_len, batch_bytes=self.options.batch_bytes)
+        for k, v in (ctx_overrides or {}).items():
+            setattr(ctx, k, v)
+        try:
+            for batch in det.parser.parse(body, ctx):
+                self._consume(batch.records, batch.rejects, path_host, stat)
+                stat.lines += batch.lines
+                stat.errors.extend(batch.notes)
+        except (OSError, EOFError, zlib.error, ValueError, UnicodeError) as exc:
+            stat.errors.append(f"reading stopped: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # a parser bug must not end a fleet-wide scan; it is reported
+            if type(exc).__name__ == "LimitExceeded":
+                raise
+            stat.errors.append(f"parser {det.parser.name} failed: {type(exc).__name__}: {exc}")
+        stat.bytes = det.bom_len + body.consumed
+        stat.folded_lines = stat.lines - stat.records - stat.rejects
+        return stat
+
+    def _consume(self, records: pl.DataFrame, rejects: pl.DataFrame, path_host: str, stat: FileStat) -> None:
+        stat.records += records.height
+        stat.rejects += rejects.height
+        if rejects.height:
+            self.writers["rejects"].add(rejects.select(list(REJECT_SCHEMA)))
+        if records.height == 0:
+            return
+        if records.height:
+            hosts = records["computer"].drop_nulls()
+            if len(hosts):
+                stat.host = pl.select(host_expr(pl.lit(hosts[0]), path_host)).item()
+        rec = records.with_columns(
+            row=pl.int_range(0, records.height, dtype=pl.UInt32),
+            host=host_expr(pl.col("computer"), path_host),
+            family=pl.col("format").replace_strict(FAMILY, default="text", return_dtype=pl.String),
+            codes=extract_codes(records["message"]),
+        )
+        bh = self.matcher.match(rec)
+        if bh.hits.height:
+            matches = bh.hits.join(rec, on="row").join(self.sig_table, on="signature_id")
+            self.writers["matches"].add(matches.select(MATCH_COLUMNS))
+            stat.matched_records += bh.hits["row"].n_unique()
+        if bh.unmatched.height:
+            self.writers["unmatched"].add(
+                bh.unmatched.join(rec, on="row").select("template", "host", "source", "line_no", "ts", "level",
+                                                       "raw")
+            )
+        if bh.successes.height:
+            self.writers["successes"].add(
+                bh.successes.join(rec, on="row").select("host", "source", "line_no", "ts", "marker")
+            )
+
+    def close(self) -> dict[str, list[str]]:
+        for w in self.writers.values():
+            w.flush()
+        return {t: w.paths for t, w in self.writers.items()}
