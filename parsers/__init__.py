@@ -7,13 +7,19 @@ Detection tries parsers by priority (cheap, specific ones first; the generic tex
 from __future__ import annotations
 
 from .base import ParserSpec
+from .omsupdatemgmt import PARSER as OMSUPDATEMGMT
+from .plaintext import PARSER as PLAINTEXT
 from .windowsupdate import PARSER as WINDOWSUPDATE
+from .workerlog import PARSER as WORKERLOG
 
 PARSERS: dict[str, ParserSpec] = {
     p.name: p
     for p in sorted(
         (
             WINDOWSUPDATE,
+            OMSUPDATEMGMT,
+            WORKERLOG,
+            PLAINTEXT,
         ),
         key=lambda p: (p.priority, p.name),
     )

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import polars as pl
 from rich.console import Console
+from rich.padding import Padding
 from umtriage.patterns.catalog import Catalog, CodeInfo, Signature
 
-from .codes import extract_codes, normalise_code
+from .codes import normalise_code
 from .masking import template_of
 from .matcher import Matcher, phrase_score
-from .process import matcher_for
+from .process import match_text, matcher_for
 
 
 @dataclass
@@ -29,37 +30,54 @@ class Explanation:
 
 
 def explain_text(text: str, matcher: Matcher) -> Explanation:
-    """Codes, template, and every signature scored against the text (best first)."""
+    """Codes, template, and the signatures a scan would match (plus near misses, best first)."""
     catalog: Catalog = matcher.catalog
     single = normalise_code(text)
-    codes = [single] if single else extract_codes(pl.Series([text]))[0].to_list()
-    template = template_of(text)
+    probe = single or text
+    records, hits = match_text(probe, matcher)
+    codes = list(dict.fromkeys(c for cs in records["codes"].to_list() for c in cs)) if records.height else []
+    message = "\n".join(records["message"].to_list()) if records.height else text
+    template = template_of(message)
     ex = Explanation(text, template, codes, {c: catalog.codes[c] for c in codes if c in catalog.codes})
     seen: dict[str, tuple[Signature, float, bool]] = {}
-    by_code = catalog.by_code()
-    for c in codes:
-        for sig in by_code.get(c, []):
-            seen[sig.id] = (sig, 100.0, True)
+    for row in hits.iter_rows(named=True):
+        sig = catalog.signatures[row["signature_id"]]
+        prev = seen.get(sig.id)
+        if prev is None or prev[1] < row["score"]:
+            seen[sig.id] = (sig, row["score"], True)
     for sig in matcher.phrase_sigs:
-        if sig.id in seen:
-            continue
-        score = max(phrase_score(p, template) for p in matcher.phrase_templates[sig.id])
-        if score >= 50:
-            seen[sig.id] = (sig, score, score >= sig.threshold)
-    specific = [s for s, _, ok in seen.values() if ok and not s.generic]
-    if specific:
-        seen = {k: v for k, v in seen.items() if not (v[0].generic and v[2])}
-    if codes and not any(ok for _, _, ok in seen.values()) and "wu-error" in catalog.signatures:
-        seen["wu-error"] = (catalog.signatures["wu-error"], 100.0, True)
+        if sig.id not in seen:
+            score = max(phrase_score(p, template) for p in matcher.phrase_templates[sig.id])
+            if score >= 50:
+                seen[sig.id] = (sig, score, False)
     ex.candidates = sorted(seen.values(), key=lambda t: (not t[2], -t[1], t[0].id))
     return ex
 
 
+_ITEM = re.compile(r"^\s*(?:\d+\.|[-*])\s")
+
+
+def reflow(text: str) -> list[str]:
+    """Paragraphs and list items of a TOML block string, each joined into one line for wrapping."""
+    items: list[str] = []
+    fresh = True
+    for line in text.strip().splitlines():
+        if not line.strip():
+            fresh = True
+            continue
+        if fresh or _ITEM.match(line):
+            items.append(line.strip())
+        else:
+            items[-1] += " " + line.strip()
+        fresh = False
+    return items
+
+
 def explain(text: str, patterns: list[Path]) -> int:
     """Print the explanation; exit 0 when a signature matched, 1 when none did."""
-    matcher = matcher_for(tuple(str(p) for p in patterns))
+    matcher = matcher_for(tuple(str(p) for p in patterns), explain=True)
     ex = explain_text(text, matcher)
-    con = Console(highlight=False)
+    con = Console(highlight=False, width=max(100, Console().width))
     con.print(f"[bold]input[/]     {text}")
     con.print(f"[bold]template[/]  {ex.template}")
     for c in ex.codes:
@@ -75,11 +93,12 @@ def explain(text: str, patterns: list[Path]) -> int:
     for sig in ex.matched:
         con.print()
         con.print(f"[bold]{sig.id}[/]: {sig.title}")
-        con.print(f"  scenario   {sig.scenario}    severity {sig.severity}")
-        con.print(f"  cause      {sig.cause}")
-        con.print(f"  fix        {sig.resolution}")
-        if sig.evidence:
-            con.print(f"  collect    {sig.evidence}")
+        con.print(f"  scenario {sig.scenario}, severity {sig.severity}")
+        for label, body in (("cause", sig.cause), ("fix", sig.resolution), ("collect", sig.evidence)):
+            if body:
+                con.print(f"  [bold]{label}[/]")
+                for item in reflow(body):
+                    con.print(Padding(item, (0, 0, 0, 4)))
         if sig.doc_url:
-            con.print(f"  docs       {sig.doc_url}")
+            con.print(f"  [bold]docs[/] {sig.doc_url}")
     return 0 if ex.matched else 1

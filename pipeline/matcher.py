@@ -42,9 +42,10 @@ def phrase_score(phrase_template: str, template: str) -> float:
 class Matcher:
     """Matches record batches against a catalog; keeps the template cache across batches."""
 
-    def __init__(self, catalog: Catalog):
+    def __init__(self, catalog: Catalog, *, include_explain_only: bool = False):
+        """`include_explain_only` adds the knowledge-only signatures (for `explain`, never for scans)."""
         self.catalog = catalog
-        sigs = [s for s in catalog.active() if not s.explain_only]
+        sigs = [s for s in catalog.active() if include_explain_only or not s.explain_only]
         self.sigs = {s.id: s for s in sigs}
         self.code_table = pl.DataFrame(
             [(c, s.id) for s in sigs for c in s.codes], schema={"code": pl.String, "signature_id": pl.String},

@@ -18,7 +18,7 @@ def example_failures(catalog: Catalog) -> list[str]:
     """Run every `[[examples]]` line of every signature; return one message per wrong outcome."""
     from .explain import explain_text
 
-    matcher = Matcher(catalog)
+    matcher = Matcher(catalog, include_explain_only=True)
     out = []
     for sig in catalog.active():
         for ex in sig.examples:

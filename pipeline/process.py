@@ -119,12 +119,43 @@ class PartWriter:
 _STATE: dict[tuple, tuple[Catalog, Matcher]] = {}
 
 
-def matcher_for(patterns: tuple[str, ...]) -> Matcher:
+def prepare_records(records: pl.DataFrame, path_host: str) -> pl.DataFrame:
+    """Add what matching needs: a row index, the host, the source family and the error codes."""
+    return records.with_columns(
+        row=pl.int_range(0, records.height, dtype=pl.UInt32),
+        host=host_expr(pl.col("computer"), path_host),
+        family=pl.col("format").replace_strict(FAMILY, default="text", return_dtype=pl.String),
+        codes=extract_codes(records["message"]),
+    )
+
+
+def parse_text(text: str, source: str = "<text>", forced: str | None = None) -> pl.DataFrame:
+    """Records from a snippet of log text, through the same detection and parsers as a scan."""
+    data = text.encode("utf-8")
+    det = detect(source, data, forced)
+    if det.parser is None:
+        return pl.DataFrame()
+    ctx = ParseContext(source=source, encoding=det.head.encoding, start_offset=det.bom_len)
+    frames = [b.records for b in det.parser.parse(io.BytesIO(data[det.bom_len:]), ctx)]
+    return pl.concat(frames) if frames else pl.DataFrame()
+
+
+def match_text(text: str, matcher: Matcher, forced: str | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(records, hits) for a snippet of text: what a scan would find in a file holding it."""
+    records = parse_text(text, forced=forced)
+    if records.height == 0:
+        return records, pl.DataFrame(schema={"row": pl.UInt32, "signature_id": pl.String, "code": pl.String,
+                                             "score": pl.Float64})
+    rec = prepare_records(records, "explain")
+    return rec, matcher.match(rec).hits
+
+
+def matcher_for(patterns: tuple[str, ...], *, explain: bool = False) -> Matcher:
     """One catalog and matcher per process and pattern set (the template cache lives there)."""
-    key = tuple(patterns)
+    key = (tuple(patterns), explain)
     if key not in _STATE:
         cat = load_catalog([Path(p) for p in patterns])
-        _STATE[key] = (cat, Matcher(cat))
+        _STATE[key] = (cat, Matcher(cat, include_explain_only=explain))
     return _STATE[key][1]
 
 
@@ -178,16 +209,10 @@ class SourceScanner:
             self.writers["rejects"].add(rejects.select(list(REJECT_SCHEMA)))
         if records.height == 0:
             return
-        if records.height:
-            hosts = records["computer"].drop_nulls()
-            if len(hosts):
-                stat.host = pl.select(host_expr(pl.lit(hosts[0]), path_host)).item()
-        rec = records.with_columns(
-            row=pl.int_range(0, records.height, dtype=pl.UInt32),
-            host=host_expr(pl.col("computer"), path_host),
-            family=pl.col("format").replace_strict(FAMILY, default="text", return_dtype=pl.String),
-            codes=extract_codes(records["message"]),
-        )
+        hosts = records["computer"].drop_nulls()
+        if len(hosts):
+            stat.host = pl.select(host_expr(pl.lit(hosts[0]), path_host)).item()
+        rec = prepare_records(records, path_host)
         bh = self.matcher.match(rec)
         if bh.hits.height:
             matches = bh.hits.join(rec, on="row").join(self.sig_table, on="signature_id")

@@ -50,14 +50,15 @@ def scan_progress(paths: Sequence[Path], *, quiet: bool) -> Iterator:
 
 def print_scan_report(result) -> None:
     """Incidents per host, most severe first, then the accounting line."""
-    console = Console(highlight=False, width=max(100, Console().width))
+    term = Console()
+    console = Console(highlight=False, width=term.width if term.is_terminal else 160)
     s = result.summary
     inc = result.incidents
     if inc.height:
         table = Table(title="Incidents per host", show_lines=False)
-        for col, kw in (("host", {}), ("severity", {}), ("scenario", {}), ("code", {}), ("count", {"justify": "right"}),
-                        ("last seen (UTC)", {}), ("state", {}), ("title", {"overflow": "fold"})):
-            table.add_column(col, **kw)
+        for col in ("host", "severity", "scenario", "code", "count", "last seen (UTC)", "state"):
+            table.add_column(col, no_wrap=True, justify="right" if col == "count" else "left")
+        table.add_column("title", overflow="ellipsis", no_wrap=True, max_width=70)
         order = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
         rows = sorted(inc.iter_rows(named=True), key=lambda r: (r["host"], order[r["severity"]], r["signature_id"],
                                                                  r["code"] or ""))

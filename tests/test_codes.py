@@ -1,0 +1,66 @@
+"""Error-code extraction: every spelling found, normalised; GUIDs and success codes never."""
+
+import polars as pl
+import pytest
+
+from umtriage.pipeline.codes import extract_codes, normalise_code
+
+
+def codes_of(text: str) -> list[str]:
+    return extract_codes(pl.Series([text]))[0].to_list()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Exit code = 0x8024402C", ["0x8024402C"]),
+        ("Exit code = 0x8024402c", ["0x8024402C"]),
+        ("WebServices     *FAILED* [8024402C] Web service call.", ["0x8024402C"]),
+        ("WARNING: Send failed with hr = 80244010.", ["0x80244010"]),
+        ("Send request failed, hr:0x80072f8f", ["0x80072F8F"]),
+        ("FATAL: IsUpdateRequired failed with error 0x8024402c", ["0x8024402C"]),
+        ("*Error Originate:DownloadHandler* -> [hr] : -2145124322 (0x8024001E);", ["0x8024001E"]),
+        ("(Exception from HRESULT: 0x80070422)", ["0x80070422"]),
+        ("Access is denied. (Exception form HRESULT: 0x80070005(E_ACCESSDENIED))", ["0x80070005"]),
+        ("mapped Nws error 0x803d0006 to 0x8024401c", ["0x803D0006", "0x8024401C"]),
+        ("ComApi Exit code = 0x00000000, Result code = 0x8024402F", ["0x8024402F"]),
+        ("WARNING: Failed to evaluate Installed rule, updateId = {7A967290-323C}.202, hr = 80070057", ["0x80070057"]),
+    ],
+)
+def test_every_spelling_is_found_and_normalised(text: str, expected: list[str]) -> None:
+    assert codes_of(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "CallId = {8024402C-1F2A-4B3C-9D8E-001122334455}",
+        "ServiceId = 80070005-1F2A-4B3C-9D8E-001122334455",
+        "* END * Finding updates, Exit code = 0x00000000",
+        "Shared * END * Service exit Exit code = 0x00240001",
+        "Exit code = 0x240001",
+        "Found 3 updates in 8024402 ms",
+        "0x8024402C1 is not a code",
+        "",
+    ],
+)
+def test_guids_success_codes_and_lookalikes_give_nothing(text: str) -> None:
+    assert codes_of(text) == []
+
+
+def test_codes_are_listed_once_in_order_of_appearance() -> None:
+    assert codes_of("hr = 80072ee2 then 0x8024402C then [80072EE2]") == ["0x80072EE2", "0x8024402C"]
+
+
+def test_extract_keeps_one_list_per_message() -> None:
+    got = extract_codes(pl.Series(["no code", "[8024402C] x", None, "hr = 80070005"])).to_list()
+    assert got == [[], ["0x8024402C"], [], ["0x80070005"]]
+
+
+@pytest.mark.parametrize(
+    ("typed", "code"),
+    [("8024402c", "0x8024402C"), ("0x8024402C", "0x8024402C"), ("-2145107924", "0x8024402C"),
+     ("[80070005]", "0x80070005"), ("0x00000000", None), ("hello", None), ("12345", None)],
+)
+def test_user_typed_codes(typed: str, code: str | None) -> None:
+    assert normalise_code(typed) == code
