@@ -88,7 +88,7 @@ def build_incidents(
         rows.append({
             "incident_id": _incident_id(r["host"], sig.id, code, r["first_seen"], r["first_src"], r["first_line"]),
             "host": r["host"], "signature_id": sig.id, "scenario": r["scenario"], "code": code,
-            "code_name": info.name if info else None, "title": sig.title, "severity": sig.severity,
+            "code_name": info.name if info else None, "title": _title(sig, code, info), "severity": sig.severity,
             "first_seen": r["first_seen"], "last_seen": r["last_seen"], "count": r["count"],
             "sources": r["sources"], "evidence": r["evidence"], "score": r["score"],
             "cause": _with_meaning(sig.cause, info), "resolution": sig.resolution, "doc_url": sig.doc_url,
@@ -98,6 +98,13 @@ def build_incidents(
     inc = _resolve(inc, successes, catalog)
     inc = _mark_current(inc)
     return inc.sort(["host", "first_seen", "signature_id", "code", "incident_id"], nulls_last=True)
+
+
+def _title(sig, code: str | None, info) -> str:
+    """Catch-all signatures name the code they stand for, so each incident says what it is."""
+    if sig.generic and code:
+        return f"{code} {info.name}: {info.meaning}" if info else f"Error {code} (not in the decoder)"
+    return sig.title
 
 
 def _with_meaning(cause: str, info) -> str:

@@ -48,26 +48,60 @@ def scan_progress(paths: Sequence[Path], *, quiet: bool) -> Iterator:
         yield on_unit
 
 
+SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
+#: How many individual incidents the terminal report lists; the tables hold them all.
+TOP_INCIDENTS = 15
+
+
+def _host_table(inc) -> Table:
+    table = Table(title="Incidents per host", title_justify="left")
+    for col in ("host", "incidents", *SEVERITY_ORDER, "last failure (UTC)", "current problem"):
+        table.add_column(col, no_wrap=col != "current problem", justify="right" if col in SEVERITY_ORDER or
+                         col == "incidents" else "left", overflow="ellipsis", max_width=None if col != "current problem"
+                         else 64)
+    for host in sorted(set(inc["host"].to_list())):
+        rows = [r for r in inc.iter_rows(named=True) if r["host"] == host]
+        sev = {k: sum(1 for r in rows if r["severity"] == k) for k in SEVERITY_ORDER}
+        last = max((r["last_seen"] for r in rows if r["last_seen"]), default=None)
+        current = [r for r in rows if r["current"]]
+        current.sort(key=lambda r: (SEVERITY_ORDER.index(r["severity"]), r["signature_id"]))
+        now = f"{current[0]['code'] or current[0]['scenario']}: {current[0]['title']}" if current else "-"
+        table.add_row(host, str(len(rows)), *[f"[{SEVERITY_STYLE[k]}]{sev[k]}[/]" if sev[k] else "." for k in
+                                               SEVERITY_ORDER],
+                      last.strftime("%Y-%m-%d %H:%M") if last else "-", now)
+    return table
+
+
+def _top_table(inc) -> tuple[Table, int]:
+    rows = [r for r in inc.iter_rows(named=True) if r["severity"] in ("critical", "high", "medium")]
+    rows.sort(key=lambda r: (r["resolved_at"] is not None, SEVERITY_ORDER.index(r["severity"]), r["host"],
+                             r["signature_id"], r["code"] or ""))
+    table = Table(title="Most severe incidents", title_justify="left")
+    for col in ("host", "severity", "code", "count", "first seen", "last seen", "state"):
+        table.add_column(col, no_wrap=True, justify="right" if col == "count" else "left")
+    table.add_column("title", overflow="ellipsis", no_wrap=True, max_width=64)
+    for r in rows[:TOP_INCIDENTS]:
+        state = "resolved" if r["resolved_at"] else ("CURRENT" if r["current"] else "open")
+        table.add_row(r["host"], f"[{SEVERITY_STYLE[r['severity']]}]{r['severity']}[/]", r["code"] or r["scenario"],
+                      str(r["count"]),
+                      r["first_seen"].strftime("%Y-%m-%d %H:%M") if r["first_seen"] else "-",
+                      r["last_seen"].strftime("%Y-%m-%d %H:%M") if r["last_seen"] else "-", state, r["title"])
+    return table, max(0, len(rows) - TOP_INCIDENTS)
+
+
 def print_scan_report(result) -> None:
-    """Incidents per host, most severe first, then the accounting line."""
+    """Incidents per host, then the most severe incidents, then the accounting line."""
     term = Console()
     console = Console(highlight=False, width=term.width if term.is_terminal else 160)
     s = result.summary
     inc = result.incidents
     if inc.height:
-        table = Table(title="Incidents per host", show_lines=False)
-        for col in ("host", "severity", "scenario", "code", "count", "last seen (UTC)", "state"):
-            table.add_column(col, no_wrap=True, justify="right" if col == "count" else "left")
-        table.add_column("title", overflow="ellipsis", no_wrap=True, max_width=70)
-        order = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
-        rows = sorted(inc.iter_rows(named=True), key=lambda r: (r["host"], order[r["severity"]], r["signature_id"],
-                                                                 r["code"] or ""))
-        for r in rows:
-            state = "resolved" if r["resolved_at"] else ("CURRENT" if r["current"] else "open")
-            last = r["last_seen"].strftime("%Y-%m-%d %H:%M") if r["last_seen"] else "-"
-            table.add_row(r["host"], f"[{SEVERITY_STYLE[r['severity']]}]{r['severity']}[/]", r["scenario"],
-                          r["code"] or "-", str(r["count"]), last, state, r["title"])
-        console.print(table)
+        console.print(_host_table(inc))
+        top, more = _top_table(inc)
+        if top.row_count:
+            console.print(top)
+            if more:
+                console.print(f"... and {more} more medium or higher incidents in incidents.parquet")
     else:
         console.print("No incidents found.")
     console.print(

@@ -75,9 +75,13 @@ def scan_unit(index: int, unit: Unit, options: ScanOptions, parts_dir: Path, lim
     return UnitResult(index, files, problems, scanner.close(), size)
 
 
-def _merge(parts: list[str], schema: dict | None = None) -> pl.DataFrame:
+UNMATCHED_ROW_SCHEMA = {"template": pl.String, "host": pl.String, "source": pl.String, "line_no": pl.Int64,
+                        "ts": pl.Datetime("us", "UTC"), "level": pl.String, "raw": pl.String}
+
+
+def _merge(parts: list[str], schema: dict) -> pl.DataFrame:
     if not parts:
-        return pl.DataFrame(schema=schema) if schema else pl.DataFrame()
+        return pl.DataFrame(schema=schema)
     return pl.concat([pl.read_parquet(p) for p in parts], how="vertical_relaxed")
 
 
@@ -137,28 +141,44 @@ def run_scan(
                 on_unit(i, r.bytes)
     results.sort(key=lambda r: r.index)
 
-    def parts(table: str) -> list[str]:
-        return [p for r in results for p in r.parts[table]]
+    parts = {t: [p for r in results for p in r.parts[t]] for t in SourceScanner.TABLES}
+    tables = write_tables(out_dir, parts, catalog, window, formats)
+    summary = _summary(paths, results, problems, tables, time.perf_counter() - t0)
+    write_json(summary, out_dir / "summary.json")
+    shutil.rmtree(parts_dir, ignore_errors=True)
+    return ScanResult(summary, tables.incidents, out_dir, [*tables.written, out_dir / "summary.json"])
 
-    matches = _merge(parts("matches"))
-    if matches.height == 0:
-        matches = pl.DataFrame(schema=_match_schema())
-    matches = matches.select(MATCH_COLUMNS)
-    successes = _merge(parts("successes"), {"host": pl.String, "source": pl.String, "line_no": pl.Int64,
+
+@dataclass
+class Tables:
+    incidents: pl.DataFrame
+    matches: pl.DataFrame
+    rejects: pl.DataFrame
+    unmatched: pl.DataFrame
+    written: list[Path]
+
+
+def write_tables(out_dir: Path, parts: dict[str, list[str]], catalog, window: timedelta,
+                 formats: tuple[str, ...]) -> Tables:
+    """Merge parts into the final tables, in canonical order, and write them (shared with watch mode).
+
+    Canonical order (source, line_no, ...) makes the tables independent of the order in which
+    files were processed: batch and watch give the same bytes for the same final files.
+    """
+    matches = _merge(parts["matches"], _match_schema()).select(MATCH_COLUMNS)
+    matches = matches.sort(["source", "line_no", "signature_id", "code"], nulls_last=True)
+    successes = _merge(parts["successes"], {"host": pl.String, "source": pl.String, "line_no": pl.Int64,
                                             "ts": pl.Datetime("us", "UTC"), "marker": pl.String})
     incidents = build_incidents(matches, successes, catalog, window)
+    rejects = _merge(parts["rejects"], REJECT_SCHEMA).select(list(REJECT_SCHEMA)).sort(["source", "line_no"])
+    unmatched_rows = _merge(parts["unmatched"], UNMATCHED_ROW_SCHEMA)
+    unmatched = _aggregate_unmatched(unmatched_rows.sort(["source", "line_no"]))
     written: list[Path] = []
     written += write_table(incidents, out_dir, "incidents", formats)
     written += write_table(matches, out_dir, "matches", formats)
-    rejects = _merge(parts("rejects"), REJECT_SCHEMA).select(list(REJECT_SCHEMA))
     written += write_table(rejects, out_dir, "rejects", formats)
-    unmatched = _aggregate_unmatched(_merge(parts("unmatched")))
     written += write_table(unmatched, out_dir, "unmatched", formats)
-    summary = _summary(paths, results, problems, rejects, matches, incidents, unmatched, time.perf_counter() - t0)
-    write_json(summary, out_dir / "summary.json")
-    written.append(out_dir / "summary.json")
-    shutil.rmtree(parts_dir, ignore_errors=True)
-    return ScanResult(summary, incidents, out_dir, written)
+    return Tables(incidents, matches, rejects, unmatched, written)
 
 
 def _match_schema() -> dict:
@@ -170,7 +190,8 @@ def _match_schema() -> dict:
     }
 
 
-def _summary(paths, results, problems, rejects, matches, incidents, unmatched, elapsed) -> dict:
+def _summary(paths, results, problems, tables: Tables, elapsed) -> dict:
+    rejects, matches, incidents, unmatched = tables.rejects, tables.matches, tables.incidents, tables.unmatched
     files = [f for r in results for f in r.files]
     scanned = [f for f in files if f.skipped is None]
     formats: dict[str, dict] = {}
