@@ -7,6 +7,11 @@ Detection tries parsers by priority (cheap, specific ones first; the generic tex
 from __future__ import annotations
 
 from .base import ParserSpec
+from .event_csv import PARSER as EVENT_CSV
+from .event_json import PARSER as EVENT_JSON
+from .event_text import PARSER as EVENT_TEXT
+from .event_xml import PARSER as EVENT_XML
+from .evtx_events import PARSER as EVTX
 from .omsupdatemgmt import PARSER as OMSUPDATEMGMT
 from .plaintext import PARSER as PLAINTEXT
 from .windowsupdate import PARSER as WINDOWSUPDATE
@@ -17,6 +22,11 @@ PARSERS: dict[str, ParserSpec] = {
     for p in sorted(
         (
             WINDOWSUPDATE,
+            EVTX,
+            EVENT_XML,
+            EVENT_CSV,
+            EVENT_TEXT,
+            EVENT_JSON,
             OMSUPDATEMGMT,
             WORKERLOG,
             PLAINTEXT,

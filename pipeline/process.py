@@ -119,6 +119,18 @@ class PartWriter:
 _STATE: dict[tuple, tuple[Catalog, Matcher]] = {}
 
 
+def _rewind(stream: BinaryIO) -> bool:
+    """Seek a plain file back to its start; False for streams that cannot (archive members)."""
+    try:
+        if stream.seekable() and isinstance(getattr(stream, "name", None), str):
+            stream.fileno()
+            stream.seek(0)
+            return True
+    except (OSError, ValueError, AttributeError):
+        pass
+    return False
+
+
 def prepare_records(records: pl.DataFrame, path_host: str) -> pl.DataFrame:
     """Add what matching needs: a row index, the host, the source family and the error codes."""
     return records.with_columns(
@@ -183,6 +195,10 @@ class SourceScanner:
             stat.bytes, stat.skipped = rest, det.skip_reason
             return stat
         body = PrefixedStream(head[det.bom_len:], stream)
+        if det.parser.binary and _rewind(stream):
+            body = PrefixedStream(b"", stream)  # a plain file: binary readers want their own handle on it
+            body.name = getattr(stream, "name", None)  # type: ignore[attr-defined]
+            body.fileno = stream.fileno  # type: ignore[method-assign]
         ctx = ParseContext(source=logical, encoding=det.head.encoding, assume_tz=self.options.assume_tz,
                            start_offset=det.bom_len, batch_bytes=self.options.batch_bytes)
         for k, v in (ctx_overrides or {}).items():

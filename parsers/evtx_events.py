@@ -1,0 +1,240 @@
+"""Binary Windows event logs (.evtx), read with the Rust-backed `evtx` package.
+
+An EVTX stores an event's insertion strings, not its rendered description (that needs the
+provider's message DLL), so the message of a record is its `<Data>` strings joined by
+newlines: the HybridAgent exception text of an Operations Manager 4502 is one of them.
+Records go through the same XML-to-fields mapping as wevtutil exports (`event_xml`).
+
+Damaged chunks are skipped by the reader and reported here as `bad_chunk` rejects, found by
+our own walk over the chunk headers, which also gives each record its byte offset.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import struct
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import evtx
+
+from .base import Batch, Head, ParseContext, ParserSpec
+from .event_common import make_batch
+from .event_xml import EventXmlError, row_from_xml
+
+NAME = "evtx"
+
+FILE_MAGIC = b"ElfFile\x00"
+CHUNK_MAGIC = b"ElfChnk\x00"
+RECORD_MAGIC = 0x00002A2A
+FILE_HEADER_SIZE = 4096
+CHUNK_SIZE = 65536
+#: Records pulled from the reader per batch; warnings are caught per pull, never across a yield.
+BATCH_RECORDS = 2000
+
+_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>\s*")
+_BETWEEN_TAGS = re.compile(r">\s+<")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One 64 KiB chunk as its header describes it."""
+
+    index: int
+    offset: int
+    ok: bool
+    first_id: int = 0
+    last_id: int = 0
+    signature: bytes = b""
+    empty: bool = False  # all zero bytes: unused space, not damage
+
+
+#: An EVTX that is not a plain file (an archive member) is read into memory up to this size;
+#: nothing from an untrusted bundle is ever spooled to disk outside the output folder.
+MAX_IN_MEMORY = 256 << 20
+
+
+def _open(src: str | bytes) -> BinaryIO:
+    """A fresh handle on the source: a file path or the bytes of an archive member."""
+    return open(src, "rb") if isinstance(src, str) else io.BytesIO(src)
+
+
+def scan_chunks(path: str | bytes) -> list[Chunk]:
+    """Read every chunk header of an EVTX file (128 bytes per 64 KiB chunk)."""
+    chunks = []
+    with _open(path) as f:
+        size = f.seek(0, os.SEEK_END)
+        f.seek(0)
+        for index in range(max(0, (size - FILE_HEADER_SIZE) // CHUNK_SIZE)):
+            offset = FILE_HEADER_SIZE + index * CHUNK_SIZE
+            f.seek(offset)
+            header = f.read(40)
+            if len(header) == 40 and header[:8] == CHUNK_MAGIC:
+                first_id, last_id = struct.unpack_from("<QQ", header, 24)
+                chunks.append(Chunk(index, offset, True, first_id, last_id))
+            else:
+                f.seek(offset)
+                empty = not f.read(CHUNK_SIZE).strip(b"\x00")
+                chunks.append(Chunk(index, offset, False, signature=header[:8], empty=empty))
+    return chunks
+
+
+class RecordOffsets:
+    """Map record IDs to byte offsets by walking record headers, one chunk at a time."""
+
+    def __init__(self, path: str | bytes, chunks: list[Chunk]) -> None:
+        self._path = path
+        self._good = [c for c in chunks if c.ok]
+        self._current: int | None = None  # index into _good
+        self._map: dict[int, int] = {}
+
+    def _load(self, i: int) -> None:
+        chunk = self._good[i]
+        with _open(self._path) as f:
+            f.seek(chunk.offset)
+            data = f.read(CHUNK_SIZE)
+        found, pos = {}, 512
+        while pos + 16 <= len(data):
+            magic, size, record_id = struct.unpack_from("<IIQ", data, pos)
+            if magic != RECORD_MAGIC or size < 24:
+                break
+            found[record_id] = chunk.offset + pos
+            pos += size
+        self._current, self._map = i, found
+
+    def offset(self, record_id: int | None) -> int:
+        """Byte offset of the record, or 0 when no chunk holds it."""
+        if record_id is None or not self._good:
+            return 0
+        if record_id in self._map:
+            return self._map[record_id]
+        candidates = []
+        if self._current is not None and self._current + 1 < len(self._good):
+            candidates.append(self._current + 1)
+        candidates += [i for i, c in enumerate(self._good) if c.first_id <= record_id <= c.last_id]
+        for i in candidates:
+            if i != self._current:
+                self._load(i)
+                if record_id in self._map:
+                    return self._map[record_id]
+        return 0
+
+
+def detect(head: Head) -> bool:
+    """An EVTX file starts with the `ElfFile\\0` signature."""
+    return head.raw.startswith(FILE_MAGIC)
+
+
+def _as_source(stream: BinaryIO) -> str | bytes | None:
+    """The file's path when the stream is a plain file, else its bytes (None when too large).
+
+    The Rust reader and our chunk walk each need their own handle, and archive members are
+    not files, so a member is held in memory (bounded by MAX_IN_MEMORY) rather than spooled.
+    """
+    name = getattr(stream, "name", None)
+    try:
+        if isinstance(name, str) and os.path.samestat(os.fstat(stream.fileno()), os.stat(name)):
+            return name
+    except (OSError, AttributeError, ValueError):
+        pass
+    data = stream.read(MAX_IN_MEMORY + 1)
+    return None if len(data) > MAX_IN_MEMORY else data
+
+
+def compact_xml(xml: str) -> str:
+    """The reader's pretty XML without declaration and indentation, for the raw column."""
+    return _BETWEEN_TAGS.sub("><", _DECLARATION.sub("", xml)).strip()
+
+
+def row_from_record(xml: str, index: int, byte_offset: int) -> dict[str, Any]:
+    """Record fields for one EVTX record given as the reader's XML; `index` is 1-based."""
+    row = row_from_xml(xml)
+    row.update(line_no=index, line_count=1, byte_offset=byte_offset, raw=compact_xml(xml))
+    return row
+
+
+def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
+    """Yield batches of event records from an EVTX stream; damaged chunks become rejects."""
+    src = _as_source(stream)
+    if src is None:
+        reject = {"line_no": 1, "byte_offset": 0, "reason": "too_large",
+                  "raw": f"EVTX archive member over {MAX_IN_MEMORY >> 20} MiB: extract it and scan the file"}
+        yield make_batch([], [reject], 1, ctx, NAME)
+        return
+    yield from _parse_path(src, ctx)
+
+
+def _parse_path(path: str | bytes, ctx: ParseContext) -> Iterator[Batch]:
+    chunks = scan_chunks(path)
+    offsets = RecordOffsets(path, chunks)
+    rejects = _bad_chunk_rejects(chunks)
+    notes = []
+    if rejects:
+        notes.append(f"{len(rejects)} damaged EVTX chunk(s) skipped, the rest was read")
+    parser = evtx.PyEvtxParser(path if isinstance(path, str) else io.BytesIO(path), number_of_threads=1,
+                               skip_errors=True)
+    records = parser.records()
+    index, done = 0, False
+    while not done:
+        rows: list[dict[str, Any]] = []
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            while len(rows) + len(rejects) < BATCH_RECORDS:
+                try:
+                    record = next(records)
+                except StopIteration:
+                    done = True
+                    break
+                except RuntimeError as exc:  # not recoverable: a broken file header
+                    rejects.append({"line_no": index + 1, "byte_offset": 0, "reason": "bad_file", "raw": str(exc)})
+                    notes.append(f"EVTX reading stopped early: {exc}")
+                    done = True
+                    break
+                index += 1
+                rows_or_reject = _record(record, index, offsets)
+                (rows if "reason" not in rows_or_reject else rejects).append(rows_or_reject)
+        for w in caught:
+            text = str(w.message)
+            if issubclass(w.category, RuntimeWarning) and "chunk header magic" not in text:
+                reason = "bad_chunk" if "chunk" in text else "bad_record"
+                rejects.append({"line_no": index + 1, "byte_offset": 0, "reason": reason, "raw": text})
+        batch = make_batch(rows, rejects, len(rows) + len(rejects), ctx, NAME)
+        batch.notes.extend(notes)
+        yield batch
+        rejects, notes = [], []
+
+
+def _record(record: dict[str, Any], index: int, offsets: RecordOffsets) -> dict[str, Any]:
+    xml = record.get("data") or ""
+    offset = offsets.offset(record.get("event_record_id"))
+    try:
+        row = row_from_record(xml, index, offset)
+    except EventXmlError as exc:
+        return {"line_no": index, "byte_offset": offset, "reason": "bad_record", "raw": f"{exc}: {xml}"}
+    if row["record_id"] is None:  # the XML lost it; the record header still has one
+        row["record_id"] = record.get("event_record_id")
+    return row
+
+
+def _bad_chunk_rejects(chunks: list[Chunk]) -> list[dict[str, Any]]:
+    """One reject per chunk whose signature is wrong and whose bytes are not all zero."""
+    return [
+        {"line_no": None, "byte_offset": c.offset, "reason": "bad_chunk",
+         "raw": f"chunk {c.index} at byte {c.offset}: signature {c.signature.hex()}, expected {CHUNK_MAGIC.hex()}"}
+        for c in chunks
+        if not c.ok and not c.empty
+    ]  # fmt: skip
+
+
+PARSER = ParserSpec(
+    name=NAME,
+    description="Windows binary event log (.evtx); message = the event's insertion strings",
+    detect=detect,
+    parse=parse,
+    priority=10,
+    binary=True,
+)
