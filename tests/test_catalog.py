@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-
 from umtriage.patterns.catalog import CatalogError, builtin_dir, load_catalog, load_dir, load_signature_file
 from umtriage.pipeline.explain import explain_text
 from umtriage.pipeline.process import matcher_for

@@ -2,7 +2,6 @@
 
 import polars as pl
 import pytest
-
 from umtriage.pipeline.codes import extract_codes, normalise_code
 
 

@@ -5,7 +5,6 @@ from datetime import UTC, datetime
 
 import polars as pl
 import pytest
-
 from umtriage.parsers.base import ParseContext
 from umtriage.parsers.detect import detect
 from umtriage.parsers.windowsupdate import PARSER
@@ -97,7 +96,7 @@ def test_iana_zone_assumption() -> None:
      ("utf-16-le", b"")],
 )
 def test_encodings_give_the_same_records_and_true_offsets(codec: str, bom: bytes) -> None:
-    text = "\r\n".join(ETW[:2] + ["2024/04/11 10:15:03.0000000 1234  5678  Agent           Title=Säkerhetsuppdatering"])
+    text = "\r\n".join([*ETW[:2], "2024/04/11 10:15:03.0000000 1234  5678  Agent           Title=Säkerhetsuppdatering"])
     data = bom + (text + "\r\n").encode(codec)
     det = detect("x.log", data[:65536])
     assert det.parser is not None and det.parser.name == "windowsupdate"
