@@ -54,7 +54,8 @@ class FileStat:
     rejects: int = 0
     matched_records: int = 0
     skipped: str | None = None
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # reading stopped early or a parser failed
+    notes: list[str] = field(default_factory=list)  # what a parser wants the user to know (damaged chunk, ...)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -207,7 +208,7 @@ class SourceScanner:
             for batch in det.parser.parse(body, ctx):
                 self._consume(batch.records, batch.rejects, path_host, stat)
                 stat.lines += batch.lines
-                stat.errors.extend(batch.notes)
+                stat.notes.extend(batch.notes)
         except (OSError, EOFError, zlib.error, ValueError, UnicodeError) as exc:
             stat.errors.append(f"reading stopped: {type(exc).__name__}: {exc}")
         except Exception as exc:  # a parser bug must not end a fleet-wide scan; it is reported

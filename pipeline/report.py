@@ -77,14 +77,14 @@ def _top_table(inc) -> tuple[Table, int]:
     rows.sort(key=lambda r: (r["resolved_at"] is not None, SEVERITY_ORDER.index(r["severity"]), r["host"],
                              r["signature_id"], r["code"] or ""))
     table = Table(title="Most severe incidents", title_justify="left")
-    for col in ("host", "severity", "code", "count", "first seen", "last seen", "state"):
-        table.add_column(col, no_wrap=True, justify="right" if col == "count" else "left")
-    table.add_column("title", overflow="ellipsis", no_wrap=True, max_width=64)
+    for col in ("host", "severity", "code", "count", "last seen", "state"):
+        table.add_column(col, no_wrap=True, justify="right" if col == "count" else "left",
+                         min_width=16 if col == "last seen" else None)
+    table.add_column("title", overflow="ellipsis", no_wrap=True, max_width=60)
     for r in rows[:TOP_INCIDENTS]:
         state = "resolved" if r["resolved_at"] else ("CURRENT" if r["current"] else "open")
         table.add_row(r["host"], f"[{SEVERITY_STYLE[r['severity']]}]{r['severity']}[/]", r["code"] or r["scenario"],
                       str(r["count"]),
-                      r["first_seen"].strftime("%Y-%m-%d %H:%M") if r["first_seen"] else "-",
                       r["last_seen"].strftime("%Y-%m-%d %H:%M") if r["last_seen"] else "-", state, r["title"])
     return table, max(0, len(rows) - TOP_INCIDENTS)
 

@@ -230,6 +230,7 @@ def _summary(paths, results, problems, tables: Tables, elapsed) -> dict:
         "skipped": [{"source": f.source, "reason": f.skipped, "bytes": f.bytes} for f in files if f.skipped],
         "problems": all_problems,
         "errors": [{"source": f.source, "error": e} for f in files for e in f.errors],
+        "notes": [{"source": f.source, "note": n} for f in files for n in f.notes],
         "elapsed_seconds": round(elapsed, 3),
         "sources": [asdict(f) for f in files],
     }

@@ -1,0 +1,83 @@
+"""Bundles as support engineers receive them: the sample fleet, and a hostile one."""
+
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import polars as pl
+from build_samples import bundles
+from conftest import SAMPLES, run_cli
+
+ETW_LINE = "2024/05/13 21:03:14.9931102 1244  5528  Agent           * END * Finding updates CallerId = Update;x, " \
+           "Id = 12, Exit code = 0x8024401C (cV = a.1)"
+
+
+def test_sample_bundles_are_reproducible() -> None:
+    for name, data in bundles().items():
+        assert (SAMPLES / name).read_bytes() == data, f"samples/{name} is stale: run tests/build_samples.py"
+
+
+def test_samples_give_incidents_for_every_host_from_every_input_kind(tmp_path: Path) -> None:
+    r = run_cli("scan", str(SAMPLES), "-o", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    inc = pl.read_parquet(tmp_path / "incidents.parquet")
+    hosts = set(inc["host"])
+    assert hosts == {"srv-wsus01", "win10-app02", "hyb-worker03", "lnx-web04", "win-sql05", "lnx-db06"}
+    m = pl.read_parquet(tmp_path / "matches.parquet")
+    kinds = set(m["format"])
+    assert kinds >= {"windowsupdate-classic", "windowsupdate-etw", "event-xml", "event-csv", "event-json",
+                     "event-text", "omsupdatemgmt", "workerlog", "text"}
+    for host in hosts:
+        assert inc.filter(pl.col("host") == host).height > 0
+    sources = set(m["source"])
+    assert any(s.startswith("fleet.zip!HYB-WORKER03/") for s in sources)
+    assert any(s.startswith("fleet.tar.gz!LNX-DB06/") for s in sources)
+    scen = set(inc["scenario"])
+    assert scen >= {"hresult", "machine-already-registered", "machine-unable-to-communicate",
+                    "unable-to-create-selfsigned-cert", "update-run-failed-linux", "failed-to-start", "mw-exceeded"}
+
+
+def _hostile_bundle(root: Path) -> None:
+    good = root / "GOOD01"
+    good.mkdir(parents=True)
+    (good / "WindowsUpdate.log").write_text(ETW_LINE + "\n")
+    with zipfile.ZipFile(root / "evil.zip", "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("SRV02/WindowsUpdate.log", ETW_LINE + "\n")
+        z.writestr("../../escape.log", ETW_LINE + "\n")
+        z.writestr("/etc/absolute.log", ETW_LINE + "\n")
+        z.writestr("SRV02/bomb.log", b"\0" * (64 << 20))
+        z.writestr("SRV03/WindowsUpdate.log", ETW_LINE + "\n")
+    whole = (root / "evil.zip").read_bytes()
+    with zipfile.ZipFile(root / "cut.zip", "w") as z:
+        z.writestr("SRV04/WindowsUpdate.log", (ETW_LINE + "\n") * 2000)
+    data = (root / "cut.zip").read_bytes()
+    (root / "cut.zip").write_bytes(data[: len(data) // 2])
+    (root / "GOOD01" / "core.dmp").write_bytes(bytes(range(256)) * 64)
+    (root / "GOOD01" / "WindowsUpdate-utf16.log").write_bytes((ETW_LINE.replace("0x8024401C", "0x80072EE2") + "\r\n")
+                                                               .encode("utf-16-le"))
+    assert len(whole) < 1 << 20
+
+
+def test_hostile_bundle_scans_to_completion_and_reports_each_problem(tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    _hostile_bundle(inputs)
+    before = sorted(p for p in tmp_path.rglob("*"))
+    out = tmp_path / "out"
+    r = run_cli("scan", str(inputs), "-o", str(out), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    s = json.loads((out / "summary.json").read_text())
+    reasons = {p["reason"] for p in s["problems"]}
+    assert {"path_traversal", "absolute_path", "zip_bomb"} <= reasons
+    assert reasons & {"corrupt_archive", "truncated_archive"}
+    assert {x["reason"] for x in s["skipped"]} >= {"binary"}
+    assert s["lines"] == s["records"] + s["folded_lines"] + s["rejects"]
+    # nothing was written outside -o
+    after = sorted(p for p in tmp_path.rglob("*") if out not in p.parents and p != out)
+    assert after == before
+    assert not any(p.name == "escape.log" for p in Path(os.sep, "tmp").glob("*.log"))
+    inc = pl.read_parquet(out / "incidents.parquet")
+    got = set(zip(inc["host"], inc["code"], strict=True))
+    assert {("good01", "0x8024401C"), ("good01", "0x80072EE2"), ("srv02", "0x8024401C"),
+            ("srv03", "0x8024401C")} <= got
+    assert all("escape" not in s and "absolute" not in s for s in pl.read_parquet(out / "matches.parquet")["source"])
