@@ -21,6 +21,7 @@ from umtriage.patterns.catalog import Catalog, load_catalog
 from .codes import extract_codes
 from .hosts import host_expr
 from .matcher import Matcher
+from .sources import SourceError
 
 MATCH_COLUMNS = [
     "host", "source", "format", "line_no", "byte_offset", "ts", "component", "level", "message", "raw",
@@ -209,11 +210,11 @@ class SourceScanner:
                 self._consume(batch.records, batch.rejects, path_host, stat)
                 stat.lines += batch.lines
                 stat.notes.extend(batch.notes)
+        except SourceError as exc:  # the archive layer refused or lost the member; it reports that itself
+            stat.errors.append(f"reading stopped: {exc.problem.reason}")
         except (OSError, EOFError, zlib.error, ValueError, UnicodeError) as exc:
             stat.errors.append(f"reading stopped: {type(exc).__name__}: {exc}")
         except Exception as exc:  # a parser bug must not end a fleet-wide scan; it is reported
-            if type(exc).__name__ == "LimitExceeded":
-                raise
             stat.errors.append(f"parser {det.parser.name} failed: {type(exc).__name__}: {exc}")
         stat.bytes = det.bom_len + body.consumed
         stat.folded_lines = stat.lines - stat.records - stat.rejects

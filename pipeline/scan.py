@@ -62,13 +62,7 @@ def scan_unit(index: int, unit: Unit, options: ScanOptions, parts_dir: Path, lim
                 continue
             ref, stream = item
             host = normalise_host(ref.path_host) or default_host
-            try:
-                files.append(scanner.scan_stream(ref.logical, stream, host))
-            except Exception as exc:  # limit hits raised from inside archive streams
-                prob = getattr(exc, "problem", None)
-                if prob is None:
-                    raise
-                problems.append(_problem_dict(prob))
+            files.append(scanner.scan_stream(ref.logical, stream, host))
     except OSError as exc:
         problems.append({"source": "/".join(unit.rel_parts), "reason": "unreadable", "detail": str(exc)})
     size = unit.path.stat().st_size if unit.path.exists() else 0

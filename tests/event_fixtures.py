@@ -67,7 +67,7 @@ PROXY_CERT = (
     "certificate authority used for Microsoft services. Contact your network administrator to see if they "
     "are running a proxy that intercepts TLS/SSL communication."
 )
-CONFIG_ACTIVE = f'New configuration became active. Management group "{MANAGEMENT_GROUP}", configuration id:"{{C41A7E09-55D2-4F3B-9A86-1E0B7C2D4F95}}".'  # noqa: E501
+CONFIG_ACTIVE = f'New configuration became active. Management group "{MANAGEMENT_GROUP}", configuration id:"{{C41A7E09-55D2-4F3B-9A86-1E0B7C2D4F95}}".'
 
 LEVEL_WORDS = {1: "Critical", 2: "Error", 3: "Warning", 4: "Information"}
 
@@ -108,7 +108,7 @@ def sample_events(host: str) -> list[SampleEvent]:
     tls = TLS_CHAIN + "\n" + "\n".join(TLS_STACK)
     cert = CERT_CREATION + "\n" + "\n".join(CERT_STACK)
     return [
-        SampleEvent(1210, "HealthService", 4, t0, 48211, CONFIG_ACTIVE, (MANAGEMENT_GROUP, "{C41A7E09-55D2-4F3B-9A86-1E0B7C2D4F95}")),  # noqa: E501
+        SampleEvent(1210, "HealthService", 4, t0, 48211, CONFIG_ACTIVE, (MANAGEMENT_GROUP, "{C41A7E09-55D2-4F3B-9A86-1E0B7C2D4F95}")),
         SampleEvent(4502, "HealthService", 2, t0 + timedelta(minutes=1), 48212,
                     _module_shape(host, ALREADY_REGISTERED),
                     (MANAGEMENT_GROUP, RULE, host, MODULE, ALREADY_REGISTERED, INSTANCE_ID)),
@@ -220,7 +220,7 @@ def _ps_values(e: SampleEvent, host: str, when: str) -> dict[str, str]:
         "ActivityId": "", "RelatedActivityId": "", "ContainerLog": LOG_NAME,
         "MatchedQueryIds": "System.UInt32[]",
         "Bookmark": "System.Diagnostics.Eventing.Reader.EventBookmark", "LevelDisplayName": LEVEL_WORDS[e.level],
-        "OpcodeDisplayName": "Info", "TaskDisplayName": e.task, "KeywordsDisplayNames": "System.Collections.ObjectModel.ReadOnlyCollection`1[System.String]",  # noqa: E501
+        "OpcodeDisplayName": "Info", "TaskDisplayName": e.task, "KeywordsDisplayNames": "System.Collections.ObjectModel.ReadOnlyCollection`1[System.String]",
         "Properties": "System.Collections.Generic.List`1[System.Diagnostics.Eventing.Reader.EventProperty]",
     }  # fmt: skip
 
