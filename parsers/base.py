@@ -96,7 +96,7 @@ def rejects_from_rows(rows: list[dict]) -> pl.DataFrame:
 class Batch:
     """What a parser yields: records, rejects, and how many physical lines it consumed.
 
-    `lines - len(records) - len(rejects)` lines were folded into records (continuations,
+    `lines - len(records) - quiet - len(rejects)` lines were folded into records (continuations,
     headers, XML wrappers); the pipeline checks that number is never negative.
     """
 
@@ -104,6 +104,9 @@ class Batch:
     rejects: pl.DataFrame
     lines: int
     notes: list[str] = field(default_factory=list)  # problems worth a line in the summary
+    #: Lines that parsed as records but hold none of ParseContext.keep_any, so were not cut into
+    #: fields: they count as records, nothing downstream could match them.
+    quiet: int = 0
 
 
 @dataclass(frozen=True)
@@ -126,8 +129,11 @@ class ParseContext:
     assume_tz: str = "UTC"  # zone for local timestamps that carry no offset
     start_line: int = 1  # line number of the first byte (watch mode resumes mid-file)
     start_offset: int = 0  # byte offset of the first byte in the whole file
-    batch_bytes: int = 8 << 20  # how many bytes to frame at a time
+    batch_bytes: int = 16 << 20  # how many bytes to frame at a time (fewer, larger polars calls)
     final: bool = True  # False when more bytes may follow (watch mode): keep partial lines
+    #: Case-insensitive literals; a parser may skip cutting valid lines that hold none of them
+    #: (the pipeline passes every code hint, level word and anchor it could match). None: keep all.
+    keep_any: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -62,84 +62,157 @@ def detect(head: Head) -> bool:
     return False
 
 
-def _etw_records(frame: pl.DataFrame, assume_tz: str) -> pl.DataFrame:
-    g = frame.with_columns(pl.col("line").str.extract_groups(ETW_LINE).alias("g")).unnest("g")
-    g = g.filter(pl.col("date").is_not_null())
-    date, time = pl.col("date"), pl.col("time")
-    stamp = pl.concat_str(
+#: The common case of the Windows 10+ line: every field at its padded width. Such lines are cut
+#: with fixed slices (about 7x faster than the general regex); the rest take ETW_LINE.
+ETW_FIXED = (
+    r"^\d{4}[/.\-]\d{2}[/.\-]\d{2} \d{2}[:.]\d{2}[:.]\d{2}\.\d{7} [0-9A-Fa-f][0-9A-Fa-f ]{4} "
+    r"[0-9A-Fa-f][0-9A-Fa-f ]{4} .{15} "
+)
+
+
+def _etw_stamp(date: pl.Expr, time: pl.Expr) -> pl.Expr:
+    """Naive timestamp from the culture-formatted date and time, whatever the separators."""
+    return pl.concat_str(
         date.str.slice(0, 4), pl.lit("-"), date.str.slice(5, 2), pl.lit("-"), date.str.slice(8, 2), pl.lit(" "),
         time.str.slice(0, 2), pl.lit(":"), time.str.slice(3, 2), pl.lit(":"), time.str.slice(6, 2), pl.lit("."),
         time.str.slice(9, 6),
     ).str.to_datetime("%Y-%m-%d %H:%M:%S%.6f", strict=False, time_unit="us")
-    component = pl.col("component").str.strip_chars()
-    undecoded = (component == "") & pl.col("message").str.contains(UNDECODED)
+
+
+def _etw_fixed(frame: pl.DataFrame) -> pl.DataFrame:
+    line = pl.col("line")
+    sample = frame["line"][0]
+    dsep, tsep = sample[4], sample[13]
+    fast = line.str.slice(0, 27).str.to_datetime(
+        f"%Y{dsep}%m{dsep}%d %H{tsep}%M{tsep}%S%.f", strict=False, time_unit="us"
+    )
+    return frame.lazy().with_columns(
+        # a file mixing date separators (rare: pasted fragments) falls back to the general form
+        stamp=pl.coalesce(fast, _etw_stamp(line.str.slice(0, 10), line.str.slice(11, 16))),
+        pid=line.str.slice(28, 5).str.strip_chars_end(),
+        tid=line.str.slice(34, 5).str.strip_chars_end(),
+        component=line.str.slice(40, 15).str.strip_chars(),
+        message=line.str.slice(56),
+    ).collect()
+
+
+def _etw_general(frame: pl.DataFrame) -> pl.DataFrame:
+    g = frame.with_columns(pl.col("line").str.extract_groups(ETW_LINE).alias("g")).unnest("g")
+    g = g.filter(pl.col("date").is_not_null())
+    return g.with_columns(
+        stamp=_etw_stamp(pl.col("date"), pl.col("time")),
+        pid=pl.col("pid").str.strip_chars(),
+        tid=pl.col("tid").str.strip_chars(),
+        component=pl.col("component").str.strip_chars(),
+    ).drop("date", "time")
+
+
+def _etw_finish(parts: list[pl.DataFrame], assume_tz: str) -> pl.DataFrame:
+    """Windows 10+ rows cut either way, in line order, with kind and UTC time."""
+    if len(parts) > 1:
+        parts = [parts[0], parts[1].select(parts[0].columns)]
+    g = pl.concat(parts, how="vertical_relaxed")
+    if len(parts) > 1:
+        g = g.sort("line_no")
+    undecoded = (pl.col("component") == "") & pl.col("message").str.contains(UNDECODED)
     return g.with_columns(
         format=pl.lit("windowsupdate-etw"),
         kind=pl.when(undecoded).then(pl.lit("undecoded")).otherwise(pl.lit("line")),
-        ts=pl.when(undecoded).then(None).otherwise(naive_to_utc(stamp, assume_tz)),
-        pid=pl.col("pid").str.strip_chars(),
-        tid=pl.col("tid").str.strip_chars(),
-        component=component,
+        ts=pl.when(undecoded).then(None).otherwise(naive_to_utc(pl.col("stamp"), assume_tz)),
     )
 
 
-def _classic_records(frame: pl.DataFrame, assume_tz: str, last_tz: int | None) -> tuple[pl.DataFrame, int | None]:
-    g = frame.with_columns(pl.col("line").str.extract_groups(CLASSIC_LINE).alias("g")).unnest("g")
-    g = g.filter(pl.col("date").is_not_null())
-    if g.height == 0:
-        return g, last_tz
-    raw_tz = pl.col("message").str.extract(TZ_BANNER, 1)
+#: Prefix-only forms of the two line regexes, to validate lines without extracting fields.
+ETW_PREFIX = ETW_LINE.removesuffix(" (?P<message>.*)$")
+CLASSIC_PREFIX = CLASSIC_LINE.removesuffix("(?P<message>.*)$")
+
+
+def _tz_minutes(expr: pl.Expr) -> pl.Expr:
+    """Offset in minutes east of UTC from a `Logging initialized (..., tz: +0530)` banner."""
+    raw_tz = expr.str.extract(TZ_BANNER, 1)
     sign = pl.when(raw_tz.str.slice(0, 1) == "-").then(-1).otherwise(1)
-    minutes = raw_tz.str.slice(1, 2).cast(pl.Int64) * 60 + raw_tz.str.slice(3, 2).cast(pl.Int64)
-    tz = (sign * minutes).forward_fill().fill_null(pl.lit(last_tz, dtype=pl.Int64))
-    g = g.with_columns(tz_min=tz)
+    return sign * (raw_tz.str.slice(1, 2).cast(pl.Int64) * 60 + raw_tz.str.slice(3, 2).cast(pl.Int64))
+
+
+def _classic_records(rows: pl.DataFrame, banners: pl.DataFrame, assume_tz: str, last_tz: int | None) -> pl.DataFrame:
+    """Classic lines to records; each takes the zone of the last `tz:` banner at or before it."""
+    g = rows.with_columns(pl.col("line").str.extract_groups(CLASSIC_LINE).alias("g")).unnest("g")
+    g = g.join_asof(banners, on="line_no", strategy="backward").with_columns(
+        pl.col("tz_min").fill_null(pl.lit(last_tz, dtype=pl.Int64))
+    )
     stamp = pl.concat_str(pl.col("date"), pl.lit(" "), pl.col("time")).str.to_datetime(
         "%Y-%m-%d %H:%M:%S:%3f", strict=False, time_unit="us"
     )
-    g = g.with_columns(
+    return g.with_columns(
         format=pl.lit("windowsupdate-classic"),
         kind=pl.when(pl.col("message").str.contains(TZ_BANNER)).then(pl.lit("banner")).otherwise(pl.lit("line")),
         ts=pl.when(pl.col("tz_min").is_not_null())
         .then(shift_by_offset(stamp, pl.col("tz_min")))
         .otherwise(naive_to_utc(stamp, assume_tz)),
     )
-    new_last = g["tz_min"][-1]
-    return g, (int(new_last) if new_last is not None else last_tz)
+
+
+def _rejects(rows: pl.DataFrame, source: str, reason: str) -> pl.DataFrame:
+    return rows.select(
+        pl.lit(source).alias("source"), "line_no", "byte_offset", pl.lit(reason).alias("reason"),
+        pl.col("line").str.slice(0, RAW_CUT).alias("raw"),
+    )
 
 
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
-    """Stream records from a WindowsUpdate.log of either form (or a mix, e.g. pasted fragments)."""
+    """Stream records from a WindowsUpdate.log of either form (or a mix, e.g. pasted fragments).
+
+    Every line is validated; only lines holding one of `ctx.keep_any` are cut into fields
+    (the rest are counted as quiet records), which is where most of the speed comes from.
+    """
     last_tz: int | None = None
+    needles = list(ctx.keep_any) if ctx.keep_any is not None else None
+    line = pl.col("line")
     for block in frame_lines(
         stream, ctx.encoding, batch_bytes=ctx.batch_bytes, start_line=ctx.start_line,
         start_offset=ctx.start_offset, final=ctx.final,
     ):
         frame = block.frame
         long_rows = frame.filter(pl.col("too_long"))
-        frame = frame.filter(~pl.col("too_long"))
-        etw = _etw_records(frame, ctx.assume_tz)
-        rest = frame.join(etw.select("line_no"), on="line_no", how="anti")
-        classic, last_tz = _classic_records(rest, ctx.assume_tz, last_tz)
-        parsed = pl.concat([conform_wu(etw), conform_wu(classic)]).sort("line_no")
-        unparsed = rest.join(classic.select("line_no"), on="line_no", how="anti")
-        blank = unparsed["line"].str.strip_chars() == ""
-        rejects = unparsed.filter(~blank).select(
-            pl.lit(ctx.source).alias("source"),
-            "line_no",
-            "byte_offset",
-            pl.lit("no_prefix").alias("reason"),
-            pl.col("line").str.slice(0, RAW_CUT).alias("raw"),
+        frame = frame.filter(~pl.col("too_long")).with_columns(
+            fixed=line.str.contains(ETW_FIXED),
+            keep=line.str.contains_any(needles, ascii_case_insensitive=True) if needles is not None else pl.lit(True),
         )
+        fixed = frame.filter(pl.col("fixed"))
+        other = frame.filter(~pl.col("fixed")).with_columns(
+            etw_ok=line.str.contains(ETW_PREFIX), classic_ok=line.str.contains(CLASSIC_PREFIX)
+        )
+        classic_all = other.filter(pl.col("classic_ok") & ~pl.col("etw_ok"))
+        banners = (
+            classic_all.filter(line.str.contains("Logging initialized", literal=True))
+            .select("line_no", tz_min=_tz_minutes(line))
+            .drop_nulls("tz_min")
+        )
+        etw_parts = []
+        kept_fixed = fixed.filter(pl.col("keep"))
+        if kept_fixed.height:
+            etw_parts.append(_etw_fixed(kept_fixed))
+        kept_general = other.filter(pl.col("etw_ok") & pl.col("keep"))
+        if kept_general.height:
+            etw_parts.append(_etw_general(kept_general))
+        parsed = []
+        if etw_parts:
+            parsed.append(conform_wu(_etw_finish(etw_parts, ctx.assume_tz)))
+        kept_classic = classic_all.filter(pl.col("keep"))
+        if kept_classic.height:
+            parsed.append(conform_wu(_classic_records(kept_classic, banners, ctx.assume_tz, last_tz)))
+        if banners.height:
+            last_tz = int(banners["tz_min"][-1])
+        records = pl.concat(parsed).sort("line_no") if parsed else pl.DataFrame(schema=RECORD_SCHEMA)
+        valid = fixed.height + other.filter(pl.col("etw_ok") | pl.col("classic_ok")).height
+        unparsed = other.filter(~pl.col("etw_ok") & ~pl.col("classic_ok"))
+        unparsed = unparsed.filter(line.str.strip_chars() != "")
+        rejects = _rejects(unparsed, ctx.source, "no_prefix")
         if long_rows.height:
-            rejects = pl.concat([
-                rejects,
-                long_rows.select(
-                    pl.lit(ctx.source).alias("source"), "line_no", "byte_offset",
-                    pl.lit("line_too_long").alias("reason"), pl.col("line").str.slice(0, RAW_CUT).alias("raw"),
-                ),
-            ]).sort("line_no")
-        records = parsed.with_columns(source=pl.lit(ctx.source))
-        yield Batch(conform(records, RECORD_SCHEMA), conform(rejects, REJECT_SCHEMA), block.lines)
+            rejects = pl.concat([rejects, _rejects(long_rows, ctx.source, "line_too_long")]).sort("line_no")
+        records = records.with_columns(source=pl.lit(ctx.source))
+        yield Batch(conform(records, RECORD_SCHEMA), conform(rejects, REJECT_SCHEMA), block.lines,
+                    quiet=valid - records.height)
 
 
 def conform_wu(g: pl.DataFrame) -> pl.DataFrame:
@@ -155,7 +228,7 @@ def conform_wu(g: pl.DataFrame) -> pl.DataFrame:
         g.with_columns(
             level=level,
             line_count=pl.lit(1, dtype=pl.Int64),
-            raw=pl.col("line").str.slice(0, RAW_CUT),
+            raw=pl.col("line"),  # lines over the framing limit were rejected; evidence is cut when written
             source=pl.lit(""),
         ),
         RECORD_SCHEMA,

@@ -20,6 +20,14 @@ MIN_COVERAGE = 0.6
 #: Levels whose unmatched records are kept as unknown errors.
 PROBLEM_LEVELS = ("WARNING", "ERROR", "FAILED", "FATAL")
 
+#: Literals without which pipeline.codes.TOKEN cannot match (failure codes start with 8-F).
+CODE_HINTS = (
+    *(f"0x{c}" for c in "89abcdef"), *(f"[{c}" for c in "89abcdef"),
+    "hr", "error", "code", "returned", "-21",
+)
+#: Level words the parsers read (an unmatched line at these levels is kept as an unknown problem).
+LEVEL_HINTS = ("*failed*", "warning", "fatal", "error", "exception")
+
 HIT_SCHEMA = {"row": pl.UInt32, "signature_id": pl.String, "code": pl.String, "score": pl.Float64}
 
 
@@ -57,6 +65,11 @@ class Matcher:
         self.phrase_sigs = [s for s in sigs if s.phrases]
         self.phrase_templates = {s.id: [template_of(p) for p in s.phrases] for s in self.phrase_sigs}
         self.anchors = sorted({a for s in self.phrase_sigs for a in s.anchors})
+        #: per source family, only the anchors of signatures that apply to it
+        self.family_anchors = {
+            f: sorted({a for s in self.phrase_sigs if s.applies_to(f) for a in s.anchors})
+            for f in SOURCE_FAMILIES if f != "any"
+        }
         self.success_markers = sorted({m for s in sigs for m in s.resolved_by})
         self.sig_code = pl.DataFrame(
             [(s.id, s.codes[0] if len(s.codes) == 1 else None, s.generic) for s in sigs],
@@ -64,6 +77,12 @@ class Matcher:
         )
         self.fallback = next((s.id for s in sigs if s.id == "wu-error"), None)
         self.cache: dict[str, list[tuple[str, float]]] = {}
+
+    def needles(self, family: str) -> tuple[str, ...]:
+        """Every literal a line of this family must hold to possibly produce a hit, an unknown-problem
+        row or a success marker: the parsers' prefilter (`ParseContext.keep_any`)."""
+        return tuple(sorted({*CODE_HINTS, *LEVEL_HINTS, *self.family_anchors.get(family, ()),
+                             *(m.lower() for m in self.success_markers)}))
 
     # -- phrases ---------------------------------------------------------------------------
     def score_template(self, template: str) -> list[tuple[str, float]]:
@@ -82,9 +101,13 @@ class Matcher:
         return out
 
     def _phrase_hits(self, df: pl.DataFrame) -> pl.DataFrame:
-        if not self.anchors:
-            return pl.DataFrame(schema={"row": pl.UInt32, "signature_id": pl.String, "score": pl.Float64})
-        cand = df.filter(pl.col("message").str.contains_any(self.anchors, ascii_case_insensitive=True))
+        keep = []
+        for family in df["family"].unique().sort().to_list():
+            anchors = self.family_anchors.get(family) or []
+            if anchors:
+                part = df.filter(pl.col("family") == family) if len(keep) or df["family"].n_unique() > 1 else df
+                keep.append(part.filter(pl.col("message").str.contains_any(anchors, ascii_case_insensitive=True)))
+        cand = pl.concat(keep) if keep else df.clear()
         if cand.height == 0:
             return pl.DataFrame(schema={"row": pl.UInt32, "signature_id": pl.String, "score": pl.Float64})
         cand = cand.select("row", template=template_expr(pl.col("message")))

@@ -15,7 +15,7 @@ from typing import BinaryIO
 import polars as pl
 from umtriage.parsers import FAMILY
 from umtriage.parsers.base import REJECT_SCHEMA, ParseContext
-from umtriage.parsers.detect import detect, read_head
+from umtriage.parsers.detect import Detection, detect, read_head
 from umtriage.patterns.catalog import Catalog, load_catalog
 
 from .codes import extract_codes
@@ -37,7 +37,7 @@ class ScanOptions:
     host: str | None = None
     forced_format: str | None = None
     patterns: tuple[str, ...] = ()
-    batch_bytes: int = 8 << 20
+    batch_bytes: int = 16 << 20
     part_rows: int = 200_000
 
 
@@ -186,11 +186,15 @@ class SourceScanner:
         self.sig_table = pl.DataFrame(sig_rows, schema={"signature_id": pl.String, "scenario": pl.String},
                                       orient="row")
 
-    def scan_stream(self, logical: str, stream: BinaryIO, path_host: str, *, ctx_overrides: dict | None = None
-                    ) -> FileStat:
-        """Detect, parse and match one source. Never raises for bad content: errors land in the stat."""
+    def scan_stream(self, logical: str, stream: BinaryIO, path_host: str, *, ctx_overrides: dict | None = None,
+                    detection: Detection | None = None) -> FileStat:
+        """Detect, parse and match one source. Never raises for bad content: errors land in the stat.
+
+        `detection` skips detection: watch mode parses a slice from the middle of a file with the
+        parser and encoding it detected once from the file's head.
+        """
         head = read_head(stream)
-        det = detect(logical, head, self.options.forced_format)
+        det = detection if detection is not None else detect(logical, head, self.options.forced_format)
         stat = FileStat(source=logical, host=path_host, format=det.parser.name if det.parser else None)
         if det.parser is None:
             rest = len(head) + sum(len(b) for b in iter(lambda: stream.read(1 << 20), b""))
@@ -203,11 +207,13 @@ class SourceScanner:
             body.fileno = stream.fileno  # type: ignore[method-assign]
         ctx = ParseContext(source=logical, encoding=det.head.encoding, assume_tz=self.options.assume_tz,
                            start_offset=det.bom_len, batch_bytes=self.options.batch_bytes)
+        ctx.keep_any = self.matcher.needles(FAMILY.get(det.parser.name, "text"))
         for k, v in (ctx_overrides or {}).items():
             setattr(ctx, k, v)
         try:
             for batch in det.parser.parse(body, ctx):
                 self._consume(batch.records, batch.rejects, path_host, stat)
+                stat.records += batch.quiet
                 stat.lines += batch.lines
                 stat.notes.extend(batch.notes)
         except SourceError as exc:  # the archive layer refused or lost the member; it reports that itself

@@ -1,0 +1,363 @@
+"""Following one growing file exactly: who it is, where its lines end, and resumable parsing.
+
+A checkpoint is (fingerprint of the first bytes, byte offset, line number). The bytes before the
+offset are *committed*: their parquet parts never change while the file keeps those bytes. The
+bytes after it are *provisional*: parsed again from the offset whenever the file changes, so a
+record that may still grow (a continuation line, a last line without its newline) is never
+frozen too early and never counted twice.
+
+Where the offset goes after a pass depends on the format:
+- WindowsUpdate.log: every line is its own record, so the offset moves to the last newline. The
+  classic form's time zone comes from `Logging initialized (..., tz: +0530)` banners; the zone in
+  force at the offset is kept and handed to the next pass as a synthetic banner line (dropped
+  again from the output), so times stay what a whole-file scan gives.
+- Formats that fold continuation lines (worker.log, omsupdatemgmt.log, generic text): the parser
+  holds its last, open record back to the end of the stream; that last batch becomes the
+  provisional part and the offset moves to the start of its first record.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import io
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import BinaryIO
+
+import polars as pl
+from umtriage.parsers.base import Batch, Head, ParseContext, ParserSpec
+from umtriage.parsers.detect import Detection
+from umtriage.parsers.windowsupdate import CLASSIC_LINE, ETW_LINE, TZ_BANNER
+
+from .process import FileStat, PrefixedStream, ScanOptions, SourceScanner
+
+#: Bytes hashed to recognise a file (all of them while it is shorter).
+FP_BYTES = 256
+#: Bytes before the checkpoint hashed to confirm that a file still holds what was read.
+CHECK_BYTES = 256
+#: Line formats read incrementally; any other format is parsed again as a whole when it changes.
+TAILABLE = frozenset({"windowsupdate", "omsupdatemgmt", "workerlog", "text"})
+#: Of those, the ones whose records may take continuation lines that are still to come.
+FOLDING = frozenset({"omsupdatemgmt", "workerlog", "text"})
+
+_BANNER_TEXT = "Logging initialized"
+_CLASSIC = re.compile(CLASSIC_LINE)
+_ETW = re.compile(ETW_LINE.replace(r"\x{FEFF}", "\ufeff"))
+_TZ = re.compile(TZ_BANNER)
+
+
+def digest(data: bytes) -> str:
+    """A short content hash (identity, not security)."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def pread(fd: int, n: int, offset: int) -> bytes:
+    """Up to `n` bytes at `offset` (fewer only at end of file)."""
+    chunks, got = [], 0
+    while got < n:
+        b = os.pread(fd, min(n - got, 1 << 20), offset + got)
+        if not b:
+            break
+        chunks.append(b)
+        got += len(b)
+    return b"".join(chunks)
+
+
+def head_print(fd: int, size: int) -> tuple[int, str]:
+    """(length, hash) of the first FP_BYTES bytes, or of all of them for a shorter file."""
+    n = min(size, FP_BYTES)
+    return n, digest(pread(fd, n, 0))
+
+
+def tail_print(fd: int, offset: int) -> str:
+    """Hash of the CHECK_BYTES bytes before `offset`."""
+    lo = max(0, offset - CHECK_BYTES)
+    return digest(pread(fd, offset - lo, lo))
+
+
+def same_file(fd: int, size: int, fp_len: int, fp: str, offset: int, check: str) -> bool:
+    """True when the open file still starts with the fingerprinted bytes and holds, unchanged,
+    the bytes just before the checkpoint: it is the file that was read, grown or renamed.
+
+    Anything else (smaller than the checkpoint, other first bytes, other bytes before the
+    checkpoint) is a truncation or a rewrite, whatever its name and inode.
+    """
+    if size < offset or size < fp_len:
+        return False
+    if digest(pread(fd, fp_len, 0)) != fp:
+        return False
+    return tail_print(fd, offset) == check
+
+
+def _newline(encoding: str) -> bytes:
+    if encoding == "utf-16-le":
+        return b"\n\x00"
+    if encoding == "utf-16-be":
+        return b"\x00\n"
+    return b"\n"
+
+
+def line_end(fd: int, start: int, end: int, encoding: str) -> int:
+    """Offset just past the last newline in [start, end), or `start` when there is none."""
+    nl = _newline(encoding)
+    step = 1 << 16
+    hi = end
+    while hi > start:
+        lo = max(start, hi - step)
+        if len(nl) == 2 and (lo - start) % 2:
+            lo -= 1  # UTF-16 code units are aligned on the text start
+        buf = pread(fd, hi - lo, lo)
+        pos = len(buf)
+        while True:
+            i = buf.rfind(nl, 0, pos)
+            if i < 0:
+                break
+            if len(nl) == 1 or (lo + i - start) % 2 == 0:
+                return lo + i + len(nl)
+            pos = i + 1
+        hi = lo + (len(nl) - 1)  # a two-byte newline may straddle the chunk border
+        if hi <= start + len(nl) - 1:
+            break
+    return start
+
+
+def count_lines(fd: int, start: int, end: int, encoding: str) -> int:
+    """Newlines in [start, end) (used by --from-end to number the lines that follow)."""
+    nl, total, pos = _newline(encoding), 0, start
+    if len(nl) == 1:
+        while pos < end:
+            b = pread(fd, min(1 << 20, end - pos), pos)
+            if not b:
+                break
+            total += b.count(nl)
+            pos += len(b)
+        return total
+    dec = codecs.getincrementaldecoder(encoding)(errors="replace")
+    while pos < end:
+        b = pread(fd, min(1 << 20, end - pos), pos)
+        if not b:
+            break
+        total += dec.decode(b).count("\n")
+        pos += len(b)
+    return total
+
+
+class RangeStream(io.RawIOBase):
+    """Reads [start, end) of an open file with pread; remembers whether the file fell short."""
+
+    def __init__(self, fd: int, start: int, end: int):
+        self.fd, self.pos, self.end = fd, start, end
+        self.short = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        want = self.end - self.pos if n is None or n < 0 else min(n, self.end - self.pos)
+        if want <= 0:
+            return b""
+        data = os.pread(self.fd, want, self.pos)
+        if not data:
+            self.short = True
+        self.pos += len(data)
+        return data
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+def last_banner_tz(fd: int, start: int, end: int, encoding: str) -> int | None:
+    """Zone (minutes east of UTC) of the last classic `Logging initialized` banner in [start, end).
+
+    Mirrors the WindowsUpdate.log parser: a banner counts when its line has the classic prefix
+    (and not the Windows 10 one) and carries `tz: +hhmm`. `start` must be a line start.
+    """
+    codec = "utf-8" if not encoding.startswith("utf-16") else encoding
+    needle = _BANNER_TEXT.encode(codec)
+    nl = _newline(encoding)
+    found: int | None = None
+    step, pos = 1 << 20, start
+    while pos < end:
+        hi = min(end, pos + step)
+        buf = pread(fd, hi - pos, pos)
+        at = buf.find(needle)
+        while at >= 0:
+            tz = _banner_tz(_whole_line(fd, pos + at, start, end, nl), codec)
+            if tz is not None:
+                found = tz
+            at = buf.find(needle, at + len(needle))
+        if hi >= end:
+            break
+        pos = hi - len(needle)  # overlap: a needle cut by the chunk border
+    return found
+
+
+def _whole_line(fd: int, at: int, start: int, end: int, nl: bytes) -> bytes:
+    """The line holding byte `at` (without its newline), within [start, end)."""
+    lo = max(start, at - (1 << 16))
+    before = pread(fd, at - lo, lo)
+    i = before.rfind(nl)
+    while i >= 0 and len(nl) == 2 and (lo + i - start) % 2:
+        i = before.rfind(nl, 0, i + 1)
+    first = lo + i + len(nl) if i >= 0 else lo
+    after = pread(fd, min(end, at + (1 << 16)) - at, at)
+    j = after.find(nl)
+    while j >= 0 and len(nl) == 2 and (at + j - start) % 2:
+        j = after.find(nl, j + 1)
+    last = at + j if j >= 0 else at + len(after)
+    return pread(fd, last - first, first)
+
+
+def _banner_tz(line_bytes: bytes, codec: str) -> int | None:
+    line = line_bytes.decode(codec, errors="replace").removesuffix("\r")
+    if _ETW.match(line) or not _CLASSIC.match(line):
+        return None
+    m = _TZ.search(line)
+    if m is None:
+        return None
+    raw = m.group(1)
+    sign = -1 if raw.startswith("-") else 1
+    return sign * (int(raw[1:3]) * 60 + int(raw[3:5]))
+
+
+def _synthetic_banner(tz: int, encoding: str) -> bytes:
+    sign = "-" if tz < 0 else "+"
+    hh, mm = divmod(abs(tz), 60)
+    text = f"2000-01-01\t00:00:00:000\t0\t0\tAgent\tLogging initialized (build: 0, tz: {sign}{hh:02d}{mm:02d})\n"
+    return text.encode(encoding if encoding.startswith("utf-16") else "utf-8")
+
+
+@dataclass
+class PassResult:
+    """What one parse pass produced: parts (in the staging folder), counts, and the held batch."""
+
+    stat: FileStat
+    parts: dict[str, list[str]]
+    ok: bool = True
+    held: Batch | None = None
+    problem: str | None = None
+    batches: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def _drop_synthetic(b: Batch, real_line: int) -> Batch:
+    """Remove the synthetic banner line (numbered real_line - 1) from a batch."""
+    recs = b.records.filter(pl.col("line_no") >= real_line)
+    rejs = b.rejects.filter(pl.col("line_no") >= real_line)
+    quiet = getattr(b, "quiet", 0)
+    if recs.height == b.records.height and rejs.height == b.rejects.height and quiet > 0:
+        quiet -= 1  # it was counted as a record without being cut into fields
+    out = replace(b, records=recs, rejects=rejs, lines=b.lines - 1)
+    if hasattr(out, "quiet"):
+        out.quiet = quiet  # type: ignore[attr-defined]
+    return out
+
+
+def resumable(spec: ParserSpec, *, tz: int | None, hold_last: bool, result: PassResult) -> ParserSpec:
+    """The same parser, able to resume mid-file exactly and to hold its last batch back."""
+
+    def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
+        real_line = ctx.start_line
+        inject = spec.name == "windowsupdate" and tz is not None and real_line > 1
+        if inject:
+            prefix = _synthetic_banner(tz, ctx.encoding)
+            ctx = replace(ctx, start_line=real_line - 1, start_offset=ctx.start_offset - len(prefix))
+            stream = PrefixedStream(prefix, stream)
+        held: Batch | None = None
+        first = True
+        for b in spec.parse(stream, ctx):
+            if inject and first:
+                b = _drop_synthetic(b, real_line)
+            first = False
+            result.batches += 1
+            if hold_last:
+                if held is not None:
+                    yield held
+                held = b
+            else:
+                yield b
+        result.held = held
+
+    return replace(spec, parse=parse)
+
+
+def replaying(spec: ParserSpec, batch: Batch) -> ParserSpec:
+    """A parser that yields one batch already parsed (the held-back open record)."""
+
+    def parse(_stream: BinaryIO, _ctx: ParseContext) -> Iterator[Batch]:
+        yield batch
+
+    return replace(spec, parse=parse)
+
+
+@dataclass
+class Source:
+    """The fixed facts about a followed file that a pass needs."""
+
+    source: str  # logical path, as a batch scan names it
+    host: str
+    spec: ParserSpec
+    encoding: str
+
+
+class PassRunner:
+    """Parses byte ranges of files into parquet parts in a staging folder."""
+
+    def __init__(self, staging: Path, options: ScanOptions):
+        self.staging, self.options = staging, options
+        self.count = 0
+
+    def _scanner(self) -> SourceScanner:
+        self.count += 1
+        return SourceScanner(self.staging, f"p{os.getpid()}-{self.count:06d}", self.options)
+
+    def _detection(self, src: Source, spec: ParserSpec) -> Detection:
+        head = Head(name=src.source, raw=b"", text="", encoding=src.encoding, is_binary=False)
+        return Detection(spec, head, 0)
+
+    def parse_range(self, src: Source, fd: int, start: int, end: int, line: int, *, tz: int | None,
+                    hold_last: bool, final: bool) -> PassResult:
+        """Parse bytes [start, end) of the file as lines numbered from `line`."""
+        scanner = self._scanner()
+        result = PassResult(FileStat(src.source, src.host, src.spec.name), {})
+        spec = resumable(src.spec, tz=tz, hold_last=hold_last, result=result)
+        stream = RangeStream(fd, start, end)
+        overrides = {"start_line": line, "start_offset": start, "final": final}
+        result.stat = scanner.scan_stream(src.source, stream, src.host, ctx_overrides=overrides,
+                                          detection=self._detection(src, spec))
+        result.parts = scanner.close()
+        failed = [e for e in result.stat.errors if e.startswith(("reading stopped", "parser "))]
+        if stream.short or failed:
+            result.ok = False
+            result.problem = failed[0] if failed else "the file became shorter while it was read"
+        return result
+
+    def replay(self, src: Source, batch: Batch) -> PassResult:
+        """Match and write a batch held back by an earlier pass."""
+        scanner = self._scanner()
+        result = PassResult(FileStat(src.source, src.host, src.spec.name), {})
+        result.stat = scanner.scan_stream(src.source, io.BytesIO(b""), src.host,
+                                          detection=self._detection(src, replaying(src.spec, batch)))
+        result.parts = scanner.close()
+        return result
+
+
+def back_lines(fd: int, start: int, end: int, n: int, encoding: str) -> int:
+    """Start of the last `n` lines of [start, end), a range that ends with a newline."""
+    pos = end
+    for _ in range(n):
+        if pos <= start:
+            return start
+        pos = line_end(fd, start, pos - len(_newline(encoding)), encoding)
+    return pos
+
+
+def held_records(batch: Batch) -> int:
+    """Records in a batch, counting those a parser left uncut (`quiet`)."""
+    return batch.records.height + getattr(batch, "quiet", 0)
