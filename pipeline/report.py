@@ -49,23 +49,26 @@ def scan_progress(paths: Sequence[Path], *, quiet: bool) -> Iterator:
 
 
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
+SEVERITY_SHORT = {"critical": "crit", "high": "high", "medium": "med", "low": "low", "info": "info"}
 #: How many individual incidents the terminal report lists; the tables hold them all.
-TOP_INCIDENTS = 15
+TOP_INCIDENTS = 10
 
 
 def _host_table(inc) -> Table:
     table = Table(title="Incidents per host", title_justify="left")
-    for col in ("host", "incidents", *SEVERITY_ORDER, "last failure (UTC)", "current problem"):
-        table.add_column(col, no_wrap=col != "current problem", justify="right" if col in SEVERITY_ORDER or
-                         col == "incidents" else "left", overflow="ellipsis", max_width=None if col != "current problem"
-                         else 64)
+    table.add_column("host", no_wrap=True)
+    table.add_column("incidents", justify="right")
+    for sev in SEVERITY_ORDER:
+        table.add_column(SEVERITY_SHORT[sev], justify="right")
+    table.add_column("last failure (UTC)", no_wrap=True)
+    table.add_column("current problem", overflow="fold")
     for host in sorted(set(inc["host"].to_list())):
         rows = [r for r in inc.iter_rows(named=True) if r["host"] == host]
         sev = {k: sum(1 for r in rows if r["severity"] == k) for k in SEVERITY_ORDER}
         last = max((r["last_seen"] for r in rows if r["last_seen"]), default=None)
         current = [r for r in rows if r["current"]]
         current.sort(key=lambda r: (SEVERITY_ORDER.index(r["severity"]), r["signature_id"]))
-        now = f"{current[0]['code'] or current[0]['scenario']}: {current[0]['title']}" if current else "-"
+        now = current[0]["title"] if current else "-"
         table.add_row(host, str(len(rows)), *[f"[{SEVERITY_STYLE[k]}]{sev[k]}[/]" if sev[k] else "." for k in
                                                SEVERITY_ORDER],
                       last.strftime("%Y-%m-%d %H:%M") if last else "-", now)
@@ -74,25 +77,23 @@ def _host_table(inc) -> Table:
 
 def _top_table(inc) -> tuple[Table, int]:
     rows = [r for r in inc.iter_rows(named=True) if r["severity"] in ("critical", "high", "medium")]
-    rows.sort(key=lambda r: (r["resolved_at"] is not None, SEVERITY_ORDER.index(r["severity"]), r["host"],
-                             r["signature_id"], r["code"] or ""))
+    rows.sort(key=lambda r: (r["resolved_at"] is not None, not r["current"], SEVERITY_ORDER.index(r["severity"]),
+                             r["host"], r["signature_id"], r["code"] or ""))
     table = Table(title="Most severe incidents", title_justify="left")
-    for col in ("host", "severity", "code", "count", "last seen", "state"):
-        table.add_column(col, no_wrap=True, justify="right" if col == "count" else "left",
-                         min_width=16 if col == "last seen" else None)
-    table.add_column("title", overflow="ellipsis", no_wrap=True, max_width=60)
+    for col in ("host", "severity", "count", "last seen (UTC)", "state"):
+        table.add_column(col, no_wrap=True, justify="right" if col == "count" else "left")
+    table.add_column("what", overflow="fold")
     for r in rows[:TOP_INCIDENTS]:
         state = "resolved" if r["resolved_at"] else ("CURRENT" if r["current"] else "open")
-        table.add_row(r["host"], f"[{SEVERITY_STYLE[r['severity']]}]{r['severity']}[/]", r["code"] or r["scenario"],
-                      str(r["count"]),
-                      r["last_seen"].strftime("%Y-%m-%d %H:%M") if r["last_seen"] else "-", state, r["title"])
+        table.add_row(r["host"], f"[{SEVERITY_STYLE[r['severity']]}]{r['severity']}[/]", str(r["count"]),
+                      r["last_seen"].strftime("%Y-%m-%d %H:%M") if r["last_seen"] else "-", state,
+                      f"{r['scenario']}: {r['title']}")
     return table, max(0, len(rows) - TOP_INCIDENTS)
 
 
 def print_scan_report(result) -> None:
     """Incidents per host, then the most severe incidents, then the accounting line."""
-    term = Console()
-    console = Console(highlight=False, width=term.width if term.is_terminal else 160)
+    console = Console(highlight=False)  # rich follows the terminal, or COLUMNS (default 80) when piped
     s = result.summary
     inc = result.incidents
     if inc.height:
