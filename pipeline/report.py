@@ -57,21 +57,20 @@ TOP_INCIDENTS = 10
 def _host_table(inc) -> Table:
     table = Table(title="Incidents per host", title_justify="left")
     table.add_column("host", no_wrap=True)
-    table.add_column("incidents", justify="right")
-    for sev in SEVERITY_ORDER:
-        table.add_column(SEVERITY_SHORT[sev], justify="right")
+    table.add_column("incidents", no_wrap=True)
     table.add_column("last failure (UTC)", no_wrap=True)
     table.add_column("current problem", overflow="fold")
     for host in sorted(set(inc["host"].to_list())):
         rows = [r for r in inc.iter_rows(named=True) if r["host"] == host]
-        sev = {k: sum(1 for r in rows if r["severity"] == k) for k in SEVERITY_ORDER}
+        mix = ", ".join(
+            f"[{SEVERITY_STYLE[k]}]{n} {SEVERITY_SHORT[k]}[/]"
+            for k in SEVERITY_ORDER if (n := sum(1 for r in rows if r["severity"] == k))
+        )
         last = max((r["last_seen"] for r in rows if r["last_seen"]), default=None)
-        current = [r for r in rows if r["current"]]
-        current.sort(key=lambda r: (SEVERITY_ORDER.index(r["severity"]), r["signature_id"]))
-        now = current[0]["title"] if current else "-"
-        table.add_row(host, str(len(rows)), *[f"[{SEVERITY_STYLE[k]}]{sev[k]}[/]" if sev[k] else "." for k in
-                                               SEVERITY_ORDER],
-                      last.strftime("%Y-%m-%d %H:%M") if last else "-", now)
+        current = sorted((r for r in rows if r["current"]),
+                         key=lambda r: (SEVERITY_ORDER.index(r["severity"]), r["signature_id"]))
+        table.add_row(host, mix, last.strftime("%Y-%m-%d %H:%M") if last else "-",
+                      current[0]["title"] if current else "-")
     return table
 
 
