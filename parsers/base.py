@@ -134,6 +134,12 @@ class ParseContext:
     #: Case-insensitive literals; a parser may skip cutting valid lines that hold none of them
     #: (the pipeline passes every code hint, level word and anchor it could match). None: keep all.
     keep_any: tuple[str, ...] | None = None
+    #: Parser state carried in when reading starts mid-file (a split range, a resumed tail),
+    #: e.g. {"tz_min": 330} for the classic WindowsUpdate.log zone in force at that point.
+    state: dict = field(default_factory=dict)
+    #: False selects the plain reference path (Python line splitting, the general regexes):
+    #: slower, and used by tests to prove the fast paths give the same answers.
+    fast: bool = True
 
 
 @dataclass(frozen=True)

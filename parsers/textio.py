@@ -174,6 +174,7 @@ def frame_lines(
     start_line: int = 1,
     start_offset: int = 0,
     final: bool = True,
+    fast: bool = True,
 ) -> Iterator[LineBlock]:
     """Yield blocks of whole lines from a byte stream, in order, with bounded memory.
 
@@ -209,9 +210,9 @@ def frame_lines(
         if eof and final and carry:
             body, carry = buf + b"\n", b""
         if body:
-            fast = _frame_utf8_fast(body, line_no, offset)
-            if fast is not None:
-                frame, size = fast
+            quick = _frame_utf8_fast(body, line_no, offset) if fast else None
+            if quick is not None:
+                frame, size = quick
             else:
                 text, unit = _decode_chunk(body)
                 frame, size = _frame_text(text, unit, line_no, offset)

@@ -43,6 +43,24 @@ CLASSIC_LINE = (
 LEVEL_PREFIX = r"^(?:\s*[*#+\-:]\s+)?(WARNING|FATAL|ERROR):\s"
 FAILED_MARK = r"^\s*\*FAILED\*"
 TZ_BANNER = r"Logging initialized \(build: [^,]*, tz: ([+-]\d{4})\)"
+_TZ_BYTES = re.compile(rb"Logging initialized \(build: [^,\n]*, tz: ([+-])(\d\d)(\d\d)\)")
+#: How far back a reader starting mid-file looks for the zone banner in force.
+TZ_LOOKBACK = 256 << 20
+
+
+def zone_before(stream: BinaryIO, offset: int) -> int | None:
+    """Minutes east of UTC of the last classic `tz:` banner before `offset` (seekable streams)."""
+    pos, step = offset, 4 << 20
+    while pos > 0 and offset - pos < TZ_LOOKBACK:
+        start = max(0, pos - step)
+        stream.seek(start)
+        chunk = stream.read(pos - start + 200)  # overlap: a banner cut by the chunk edge
+        hits = [m for m in _TZ_BYTES.finditer(chunk) if start + m.start() < offset]
+        if hits:
+            m = hits[-1]
+            return (1 if m.group(1) == b"+" else -1) * (int(m.group(2)) * 60 + int(m.group(3)))
+        pos = start
+    return None
 UNDECODED = r"^Unknown\(\s*\d+\): GUID="
 
 _DETECT = (re.compile(ETW_LINE.replace(r"\x{FEFF}", "\ufeff")), re.compile(CLASSIC_LINE))
@@ -165,17 +183,17 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
     Every line is validated; only lines holding one of `ctx.keep_any` are cut into fields
     (the rest are counted as quiet records), which is where most of the speed comes from.
     """
-    last_tz: int | None = None
+    last_tz: int | None = ctx.state.get("tz_min")
     needles = list(ctx.keep_any) if ctx.keep_any is not None else None
     line = pl.col("line")
     for block in frame_lines(
         stream, ctx.encoding, batch_bytes=ctx.batch_bytes, start_line=ctx.start_line,
-        start_offset=ctx.start_offset, final=ctx.final,
+        start_offset=ctx.start_offset, final=ctx.final, fast=ctx.fast,
     ):
         frame = block.frame
         long_rows = frame.filter(pl.col("too_long"))
         frame = frame.filter(~pl.col("too_long")).with_columns(
-            fixed=line.str.contains(ETW_FIXED),
+            fixed=line.str.contains(ETW_FIXED) if ctx.fast else pl.lit(False),
             keep=line.str.contains_any(needles, ascii_case_insensitive=True) if needles is not None else pl.lit(True),
         )
         fixed = frame.filter(pl.col("fixed"))

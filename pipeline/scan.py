@@ -6,26 +6,158 @@ rows are in stream order, so the same input always gives byte-identical tables.
 
 from __future__ import annotations
 
+import io
 import shutil
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
+from itertools import pairwise
 from multiprocessing import get_context
 from pathlib import Path
+from typing import BinaryIO
 
 import polars as pl
 from umtriage.parsers.base import REJECT_SCHEMA
+from umtriage.parsers.detect import detect, read_head
+from umtriage.parsers.windowsupdate import zone_before
 
 from .hosts import normalise_host
 from .incidents import build_incidents
 from .output import write_json, write_table
 from .process import MATCH_COLUMNS, FileStat, ScanOptions, SourceScanner, matcher_for
-from .sources import Limits, Problem, Unit, fallback_host, iter_unit, list_units
+from .sources import Limits, Problem, Unit, detect_archive, fallback_host, is_archive_name, iter_unit, list_units
 
 #: Below this many input bytes a scan stays in one process (worker start-up costs more).
 PARALLEL_MIN_BYTES = 64 << 20
+#: Formats whose records are single lines, so any line boundary is a safe place to cut.
+SPLITTABLE = ("windowsupdate",)
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """A unit, or one line-aligned byte range of a big plain file (`part` counts the ranges)."""
+
+    index: int
+    unit: Unit
+    start: int = 0
+    end: int | None = None
+    part: int = 0
+    parser: str | None = None
+
+
+def _split_points(path: Path, size: int, pieces: int) -> list[int]:
+    """Byte offsets just after a newline near each 1/pieces of the file."""
+    points = [0]
+    with open(path, "rb") as f:
+        for k in range(1, pieces):
+            f.seek(k * size // pieces)
+            window = f.read(1 << 20)
+            nl = window.find(b"\n")
+            if nl < 0:
+                continue
+            at = k * size // pieces + nl + 1
+            if at > points[-1] and at < size:
+                points.append(at)
+    return [*points, size]
+
+
+def plan_work(units: list[Unit], jobs: int, options: ScanOptions) -> list[WorkItem]:
+    """One item per unit, except big single-line-record files, which are cut for the workers."""
+    items: list[WorkItem] = []
+    for u in units:
+        size = u.path.stat().st_size if u.path.is_file() else 0
+        parser = None
+        if options.fast and jobs > 1 and size >= options.split_min_bytes and not is_archive_name(u.path.name):
+            with open(u.path, "rb") as f:
+                head = read_head(f)
+            det = detect(u.path.name, head, options.forced_format)
+            if (det.parser is not None and det.parser.name in SPLITTABLE and detect_archive(head) is None
+                    and not det.head.encoding.startswith("utf-16")):
+                parser = det.parser.name
+        if parser is None:
+            items.append(WorkItem(len(items), u))
+            continue
+        points = _split_points(u.path, size, jobs)
+        for k, (a, b) in enumerate(pairwise(points)):
+            items.append(WorkItem(len(items), u, a, b, k, parser))
+    return items
+
+
+class RangeReader(io.RawIOBase):
+    """Reads `length` bytes of a seekable stream from its current position, then reports EOF."""
+
+    def __init__(self, inner: BinaryIO, length: int):
+        self._inner, self._left = inner, length
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        n = self._left if n is None or n < 0 else min(n, self._left)
+        data = self._inner.read(n)
+        self._left -= len(data)
+        return data
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+def scan_item(item: WorkItem, options: ScanOptions, parts_dir: Path, limits: Limits) -> UnitResult:
+    """Scan a work item: a whole unit, or one byte range of a big file (line numbers local)."""
+    if item.end is None:
+        return scan_unit(item.index, item.unit, options, parts_dir, limits)
+    scanner = SourceScanner(parts_dir, f"{item.index:06d}", replace(options, forced_format=item.parser))
+    default_host = normalise_host(options.host) or normalise_host(fallback_host(item.unit)) or "unknown"
+    walker = iter_unit(item.unit, limits)  # keep it alive: it owns the open file
+    ref, stream = next(x for x in walker if not isinstance(x, Problem))
+    host = normalise_host(ref.path_host) or default_host
+    state = {}
+    if item.start:
+        tz = zone_before(stream, item.start)
+        if tz is not None:
+            state["tz_min"] = tz
+    stream.seek(item.start)
+    stat = scanner.scan_stream(ref.logical, RangeReader(stream, item.end - item.start), host,
+                               ctx_overrides={"start_offset": item.start, "state": state} if item.start else None)
+    walker.close()
+    if item.start:
+        stat.bytes = item.end - item.start  # a mid-file range has no BOM of its own
+    return UnitResult(item.index, [stat], [], scanner.close(), item.end - item.start)
+
+
+def _stitch_ranges(items: list[WorkItem], results: list[UnitResult]) -> list[UnitResult]:
+    """Give the ranges of a split file their true line numbers and fold them into one result."""
+    out: list[UnitResult] = []
+    shift = 0
+    for item, r in zip(items, results, strict=True):
+        if item.end is None:
+            out.append(r)
+            continue
+        if item.part == 0:
+            shift = 0
+            out.append(r)
+        else:
+            for paths in r.parts.values():
+                for p in paths:
+                    df = pl.read_parquet(p)
+                    df.with_columns(pl.col("line_no") + shift).write_parquet(p, statistics=False)
+            head, stat = out[-1], r.files[0]
+            acc = head.files[0]
+            for f in ("bytes", "lines", "records", "folded_lines", "rejects", "matched_records"):
+                setattr(acc, f, getattr(acc, f) + getattr(stat, f))
+            acc.errors += stat.errors
+            acc.notes += stat.notes
+            for t, paths in r.parts.items():
+                head.parts[t] = head.parts[t] + paths
+            head.bytes += r.bytes
+        shift += r.files[0].lines
+    return out
 
 
 @dataclass
@@ -118,22 +250,24 @@ def run_scan(
     shutil.rmtree(parts_dir, ignore_errors=True)
     parts_dir.mkdir()
     sizes = [u.path.stat().st_size if u.path.exists() else 0 for u in units]
+    items = plan_work(units, jobs, options)
     results: list[UnitResult] = []
-    if jobs > 1 and len(units) > 1 and sum(sizes) >= PARALLEL_MIN_BYTES:
+    if jobs > 1 and len(items) > 1 and sum(sizes) >= PARALLEL_MIN_BYTES:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-            futs = [pool.submit(scan_unit, i, u, options, parts_dir, limits) for i, u in enumerate(units)]
+            futs = [pool.submit(scan_item, it, options, parts_dir, limits) for it in items]
             for f in futs:
                 r = f.result()
                 results.append(r)
                 if on_unit:
                     on_unit(r.index, r.bytes)
     else:
-        for i, u in enumerate(units):
-            r = scan_unit(i, u, options, parts_dir, limits)
+        for it in items:
+            r = scan_item(it, options, parts_dir, limits)
             results.append(r)
             if on_unit:
-                on_unit(i, r.bytes)
+                on_unit(r.index, r.bytes)
     results.sort(key=lambda r: r.index)
+    results = _stitch_ranges(items, results)
 
     parts = {t: [p for r in results for p in r.parts[t]] for t in SourceScanner.TABLES}
     tables = write_tables(out_dir, parts, catalog, window, formats)
