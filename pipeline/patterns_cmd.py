@@ -68,10 +68,26 @@ def _toml_str(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
+#: Stand-ins that turn a masked template back into a plausible line for the skeleton's example.
+_UNMASK = {
+    "<path>": r"C:\Windows\Temp\example", "<num>": "42", "<hex>": "0x80070005",
+    "<guid>": "{0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0}", "<url>": "https://example.invalid/path",
+    "<ip>": "192.0.2.10", "<host>": "server.contoso.local", "<id>": "1a2b3c4d", "<kb>": "KB5000001",
+}
+
+
+def _is_template(text: str) -> bool:
+    return any(tok in text for tok in _UNMASK) and text == text.lower()
+
+
 def suggest(text: str, sig_id: str | None, out: Path | None) -> int:
-    """Print (or write) a signature skeleton for a template or a raw line."""
-    template = text if "<" in text else template_of(text)
-    phrase = re.sub(r"\s*<(?:num|hex|guid|path|url|id|ip|host|kb)>\s*", " ", template).strip()
+    """Print (or write) a signature skeleton for a template (from unmatched.parquet) or a raw line."""
+    template = text if _is_template(text) else template_of(text)
+    example = text
+    if _is_template(text):
+        for tok, value in _UNMASK.items():
+            example = example.replace(tok, value)
+    phrase = template  # placeholders stay: phrases are masked the same way before scoring
     sid = sig_id or _skeleton_id(template)
     body = "\n".join([
         f"id = {_toml_str(sid)}",
@@ -92,7 +108,7 @@ def suggest(text: str, sig_id: str | None, out: Path | None) -> int:
         "references = []",
         "",
         "[[examples]]",
-        f"line = {_toml_str(text)}",
+        f"line = {_toml_str(example)}",
         'expect = "match"',
         "",
         "[[examples]]",
