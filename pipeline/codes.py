@@ -16,7 +16,8 @@ import polars as pl
 
 #: One code token with its context; the trailing group keeps GUID segments and longer hex out.
 TOKEN = (
-    r"(?i)(?:0x[0-9a-f]{8}"
+    r"(?i)(?:reason code\s*[=:]?\s*0x[0-9a-f]{8}"  # a shutdown reason (event 1074), consumed and dropped
+    r"|0x[0-9a-f]{8}"
     r"|\[[0-9a-f]{8}\]"
     r"|\b(?:hr|hresult|error|exit code|result code|code|returned)\s*[=:]?\s*[0-9a-f]{8}"
     r"|(?:^|[^\w.\-])-21[0-4]\d{7})"
@@ -24,7 +25,6 @@ TOKEN = (
 )
 _HEX = r"(?i)([0-9a-f]{8})(?:[^0-9a-z\-]|$)"
 _DEC = r"(-21[0-4]\d{7})"
-_PY_TOKEN = re.compile(TOKEN[4:], re.IGNORECASE)
 
 
 def _normalise_tokens(tokens: pl.Expr) -> pl.Expr:
@@ -36,7 +36,7 @@ def _normalise_tokens(tokens: pl.Expr) -> pl.Expr:
     )
     hexpart = pl.coalesce(hex_from_dec, tokens.str.extract(_HEX, 1).str.to_uppercase())
     code = pl.concat_str(pl.lit("0x"), hexpart)
-    failure = hexpart.str.slice(0, 1).is_in(list("89ABCDEF"))
+    failure = hexpart.str.slice(0, 1).is_in(list("89ABCDEF")) & ~tokens.str.to_lowercase().str.starts_with("reason")
     return pl.when(failure).then(code).otherwise(None)
 
 
@@ -57,6 +57,19 @@ def extract_codes(messages: pl.Series) -> pl.Series:
         grouped, on="row", how="left", maintain_order="left"
     )
     return full["code"].fill_null(pl.lit([], dtype=pl.List(pl.String))).alias("codes")
+
+
+#: Events whose hex values are not failures: User32 1074 records a shutdown reason code
+#: (e.g. 0x80020010, "Operating System: Service pack (Planned)") for every planned restart.
+NOT_ERROR_EVENTS: tuple[tuple[str, int], ...] = (("User32", 1074),)
+
+
+def codes_expr_mask(provider: pl.Expr, event_id: pl.Expr) -> pl.Expr:
+    """True for records whose codes must be ignored (see NOT_ERROR_EVENTS)."""
+    out = pl.lit(False)
+    for prov, eid in NOT_ERROR_EVENTS:
+        out = out | ((provider == prov) & (event_id == eid)).fill_null(False)
+    return out
 
 
 def normalise_code(text: str) -> str | None:

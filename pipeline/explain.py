@@ -12,7 +12,7 @@ from umtriage.patterns.catalog import Catalog, CodeInfo, Signature
 
 from .codes import normalise_code
 from .masking import template_of
-from .matcher import Matcher, phrase_score
+from .matcher import Matcher, best_score
 from .process import match_text, matcher_for
 
 
@@ -47,7 +47,7 @@ def explain_text(text: str, matcher: Matcher) -> Explanation:
             seen[sig.id] = (sig, row["score"], True)
     for sig in matcher.phrase_sigs:
         if sig.id not in seen:
-            score = max(phrase_score(p, template) for p in matcher.phrase_templates[sig.id])
+            score = best_score(matcher.phrase_templates[sig.id], template, sig.threshold)
             if score >= 50:
                 seen[sig.id] = (sig, score, False)
     ex.candidates = sorted(seen.values(), key=lambda t: (not t[2], -t[1], t[0].id))

@@ -40,11 +40,38 @@ class BatchHits:
     successes: pl.DataFrame  # row, marker
 
 
+#: A message cut off inside a phrase must keep this much of it (share, and characters).
+MIN_CUT_SHARE, MIN_CUT_CHARS = 0.7, 30
+_CUT_MARKS = (".", "…", " ")
+
+
 def phrase_score(phrase_template: str, template: str) -> float:
     """How well a message template carries a phrase: best partial alignment, 0 when too short."""
     if len(template) < MIN_COVERAGE * len(phrase_template):
         return 0.0
     return float(fuzz.partial_ratio(phrase_template, template))
+
+
+def cut_score(phrase_template: str, template: str) -> float:
+    """Score of a message that ends part-way through the phrase (a field limit, a `...` cut).
+
+    partial_ratio aligns the whole phrase, so text before a cut-off phrase drags it down; here the
+    message's tail is compared with the phrase's head instead, if enough of the phrase remains.
+    """
+    t = template.rstrip("".join(_CUT_MARKS))
+    shortest = max(MIN_CUT_CHARS, int(MIN_CUT_SHARE * len(phrase_template) + 0.999))
+    best = 0.0
+    for n in range(shortest, min(len(phrase_template), len(t)) + 1):
+        best = max(best, fuzz.ratio(t[-n:], phrase_template[:n]))
+    return float(best)
+
+
+def best_score(phrase_templates: list[str], template: str, threshold: float) -> float:
+    """A signature's score for a template: whole-phrase alignment, else a cut-off phrase."""
+    best = max(phrase_score(p, template) for p in phrase_templates)
+    if best < threshold:
+        best = max(best, *(cut_score(p, template) for p in phrase_templates))
+    return best
 
 
 class Matcher:
@@ -94,7 +121,7 @@ class Matcher:
         for sig in self.phrase_sigs:
             if not any(a in template for a in sig.anchors):
                 continue
-            best = max(phrase_score(p, template) for p in self.phrase_templates[sig.id])
+            best = best_score(self.phrase_templates[sig.id], template, sig.threshold)
             if best >= sig.threshold:
                 out.append((sig.id, round(best, 1)))
         self.cache[template] = out
@@ -108,6 +135,31 @@ class Matcher:
                 part = df.filter(pl.col("family") == family) if len(keep) or df["family"].n_unique() > 1 else df
                 keep.append(part.filter(pl.col("message").str.contains_any(anchors, ascii_case_insensitive=True)))
         cand = pl.concat(keep) if keep else df.clear()
+        single = self._score_rows(cand)
+        pairs = self._wrapped_pairs(df)
+        if pairs.height == 0:
+            return single
+        paired = self._score_rows(pairs)
+        # a pair counts only where neither of its lines matched that signature on its own
+        alone = single.select("row", "signature_id")
+        paired = paired.join(alone, on=["row", "signature_id"], how="anti").join(
+            alone.with_columns(pl.col("row") - 1), on=["row", "signature_id"], how="anti")
+        return pl.concat([single, paired]).sort(["row", "signature_id"])
+
+    def _wrapped_pairs(self, df: pl.DataFrame) -> pl.DataFrame:
+        """Plain text: each line joined with the next, for messages a mail or ticket wrapped in two."""
+        text = df.filter(pl.col("family") == "text").sort("row")
+        if text.height < 2:
+            return text.clear()
+        anchors = self.family_anchors.get("text") or []
+        pairs = text.select(
+            "row", message=pl.col("message") + " " + pl.col("message").shift(-1),
+            same=(pl.col("source") == pl.col("source").shift(-1)) & (pl.col("row") + 1 == pl.col("row").shift(-1)),
+        ).filter(pl.col("same").fill_null(False))
+        return pairs.filter(pl.col("message").str.contains_any(anchors, ascii_case_insensitive=True))
+
+    def _score_rows(self, cand: pl.DataFrame) -> pl.DataFrame:
+        """(row, signature_id, score) for candidate rows, scoring each distinct template once."""
         if cand.height == 0:
             return pl.DataFrame(schema={"row": pl.UInt32, "signature_id": pl.String, "score": pl.Float64})
         cand = cand.select("row", template=template_expr(pl.col("message")))

@@ -18,7 +18,7 @@ from umtriage.parsers.base import REJECT_SCHEMA, ParseContext
 from umtriage.parsers.detect import Detection, detect, read_head
 from umtriage.patterns.catalog import Catalog, load_catalog
 
-from .codes import extract_codes
+from .codes import codes_expr_mask, extract_codes
 from .hosts import host_expr
 from .matcher import Matcher
 from .sources import SourceError
@@ -39,6 +39,11 @@ class ScanOptions:
     patterns: tuple[str, ...] = ()
     batch_bytes: int = 16 << 20
     part_rows: int = 200_000
+    #: False: the straightforward reference path (no prefilter, no fast framing, no file
+    #: splitting), kept so tests can prove the optimised path gives the same tables.
+    fast: bool = True
+    #: A plain file at least this big is cut into line-aligned byte ranges, one per worker.
+    split_min_bytes: int = 128 << 20
 
 
 @dataclass
@@ -140,6 +145,10 @@ def prepare_records(records: pl.DataFrame, path_host: str) -> pl.DataFrame:
         host=host_expr(pl.col("computer"), path_host),
         family=pl.col("format").replace_strict(FAMILY, default="text", return_dtype=pl.String),
         codes=extract_codes(records["message"]),
+    ).with_columns(
+        codes=pl.when(codes_expr_mask(pl.col("provider"), pl.col("event_id")))
+        .then(pl.lit([], dtype=pl.List(pl.String)))
+        .otherwise(pl.col("codes"))
     )
 
 
@@ -207,7 +216,8 @@ class SourceScanner:
             body.fileno = stream.fileno  # type: ignore[method-assign]
         ctx = ParseContext(source=logical, encoding=det.head.encoding, assume_tz=self.options.assume_tz,
                            start_offset=det.bom_len, batch_bytes=self.options.batch_bytes)
-        ctx.keep_any = self.matcher.needles(FAMILY.get(det.parser.name, "text"))
+        ctx.keep_any = self.matcher.needles(FAMILY.get(det.parser.name, "text")) if self.options.fast else None
+        ctx.fast = self.options.fast
         for k, v in (ctx_overrides or {}).items():
             setattr(ctx, k, v)
         try:
