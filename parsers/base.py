@@ -65,6 +65,8 @@ def conform(df: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
 
     Parsers build only the columns they know; this keeps every batch concatenable.
     """
+    if df.schema == schema:
+        return df
     cols = []
     for name, dtype in schema.items():
         if name in df.columns:

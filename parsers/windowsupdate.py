@@ -186,51 +186,58 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
     last_tz: int | None = ctx.state.get("tz_min")
     needles = list(ctx.keep_any) if ctx.keep_any is not None else None
     line = pl.col("line")
+    empty_rejects = pl.DataFrame(schema=REJECT_SCHEMA)
     for block in frame_lines(
         stream, ctx.encoding, batch_bytes=ctx.batch_bytes, start_line=ctx.start_line,
         start_offset=ctx.start_offset, final=ctx.final, fast=ctx.fast,
     ):
         frame = block.frame
-        long_rows = frame.filter(pl.col("too_long"))
-        frame = frame.filter(~pl.col("too_long")).with_columns(
+        rejects = [empty_rejects]
+        if frame["too_long"].any():
+            rejects.append(_rejects(frame.filter(pl.col("too_long")), ctx.source, "line_too_long"))
+            frame = frame.filter(~pl.col("too_long"))
+        frame = frame.with_columns(
             fixed=line.str.contains(ETW_FIXED) if ctx.fast else pl.lit(False),
             keep=line.str.contains_any(needles, ascii_case_insensitive=True) if needles is not None else pl.lit(True),
         )
-        fixed = frame.filter(pl.col("fixed"))
-        other = frame.filter(~pl.col("fixed")).with_columns(
-            etw_ok=line.str.contains(ETW_PREFIX), classic_ok=line.str.contains(CLASSIC_PREFIX)
-        )
-        classic_all = other.filter(pl.col("classic_ok") & ~pl.col("etw_ok"))
-        banners = (
-            classic_all.filter(line.str.contains("Logging initialized", literal=True))
-            .select("line_no", tz_min=_tz_minutes(line))
-            .drop_nulls("tz_min")
-        )
-        etw_parts = []
+        all_fixed = bool(frame["fixed"].all()) if frame.height else True
+        fixed = frame if all_fixed else frame.filter(pl.col("fixed"))
+        etw_parts, parsed = [], []
         kept_fixed = fixed.filter(pl.col("keep"))
         if kept_fixed.height:
             etw_parts.append(_etw_fixed(kept_fixed))
-        kept_general = other.filter(pl.col("etw_ok") & pl.col("keep"))
-        if kept_general.height:
-            etw_parts.append(_etw_general(kept_general))
-        parsed = []
+        valid = fixed.height
+        if not all_fixed:  # Windows 10 lines that are not at the padded widths, classic lines, junk
+            other = frame.filter(~pl.col("fixed")).with_columns(
+                etw_ok=line.str.contains(ETW_PREFIX), classic_ok=line.str.contains(CLASSIC_PREFIX)
+            )
+            kept_general = other.filter(pl.col("etw_ok") & pl.col("keep"))
+            if kept_general.height:
+                etw_parts.append(_etw_general(kept_general))
+            classic_all = other.filter(pl.col("classic_ok") & ~pl.col("etw_ok"))
+            banners = (
+                classic_all.filter(line.str.contains("Logging initialized", literal=True))
+                .select("line_no", tz_min=_tz_minutes(line))
+                .drop_nulls("tz_min")
+            )
+            kept_classic = classic_all.filter(pl.col("keep"))
+            if kept_classic.height:
+                parsed.append(conform_wu(_classic_records(kept_classic, banners, ctx.assume_tz, last_tz)))
+            if banners.height:
+                last_tz = int(banners["tz_min"][-1])
+            valid += int((other["etw_ok"] | other["classic_ok"]).sum())
+            junk = other.filter(~pl.col("etw_ok") & ~pl.col("classic_ok") & (line.str.strip_chars() != ""))
+            if junk.height:
+                rejects.append(_rejects(junk, ctx.source, "no_prefix"))
         if etw_parts:
-            parsed.append(conform_wu(_etw_finish(etw_parts, ctx.assume_tz)))
-        kept_classic = classic_all.filter(pl.col("keep"))
-        if kept_classic.height:
-            parsed.append(conform_wu(_classic_records(kept_classic, banners, ctx.assume_tz, last_tz)))
-        if banners.height:
-            last_tz = int(banners["tz_min"][-1])
-        records = pl.concat(parsed).sort("line_no") if parsed else pl.DataFrame(schema=RECORD_SCHEMA)
-        valid = fixed.height + other.filter(pl.col("etw_ok") | pl.col("classic_ok")).height
-        unparsed = other.filter(~pl.col("etw_ok") & ~pl.col("classic_ok"))
-        unparsed = unparsed.filter(line.str.strip_chars() != "")
-        rejects = _rejects(unparsed, ctx.source, "no_prefix")
-        if long_rows.height:
-            rejects = pl.concat([rejects, _rejects(long_rows, ctx.source, "line_too_long")]).sort("line_no")
-        records = records.with_columns(source=pl.lit(ctx.source))
-        yield Batch(conform(records, RECORD_SCHEMA), conform(rejects, REJECT_SCHEMA), block.lines,
-                    quiet=valid - records.height)
+            parsed.insert(0, conform_wu(_etw_finish(etw_parts, ctx.assume_tz)))
+        if len(parsed) > 1:
+            records = pl.concat(parsed).sort("line_no")
+        else:
+            records = parsed[0] if parsed else pl.DataFrame(schema=RECORD_SCHEMA)
+        records = records.with_columns(source=pl.lit(ctx.source, dtype=pl.String))
+        reject_frame = pl.concat(rejects).sort("line_no") if len(rejects) > 1 else empty_rejects
+        yield Batch(records, reject_frame, block.lines, quiet=valid - records.height)
 
 
 def conform_wu(g: pl.DataFrame) -> pl.DataFrame:

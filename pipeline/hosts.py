@@ -24,11 +24,12 @@ def normalise_host(name: str | None) -> str | None:
     return n.split(".", 1)[0] or n
 
 
-def host_expr(computer: pl.Expr, path_host: str) -> pl.Expr:
+def host_expr(computer: pl.Expr, path_host: str | pl.Expr) -> pl.Expr:
     """Vectorised: the record's own Computer field when present, else the host from the path."""
     short = computer.str.strip_chars().str.to_lowercase()
     short = pl.when(short.str.contains(r"^\d{1,3}(?:\.\d{1,3}){3}$")).then(short).otherwise(
         short.str.split(".").list.first()
     )
     short = pl.when(short == "").then(None).otherwise(short)
-    return pl.coalesce(short, pl.lit(path_host, dtype=pl.String))
+    fallback = path_host if isinstance(path_host, pl.Expr) else pl.lit(path_host, dtype=pl.String)
+    return pl.coalesce(short, fallback)

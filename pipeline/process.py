@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 import polars as pl
 from umtriage.parsers import FAMILY
-from umtriage.parsers.base import REJECT_SCHEMA, ParseContext
+from umtriage.parsers.base import RAW_CUT, REJECT_SCHEMA, ParseContext
 from umtriage.parsers.detect import Detection, detect, read_head
 from umtriage.patterns.catalog import Catalog, load_catalog
 
@@ -98,6 +98,19 @@ class PrefixedStream(io.RawIOBase):
         return len(data)
 
 
+def compact_strings(df: pl.DataFrame) -> pl.DataFrame:
+    """Copy string columns into buffers of their own.
+
+    Polars string columns are views: a few rows sliced or filtered out of a 16 MB block keep the
+    whole block alive. Rows kept for later (matches, rejects) are copied so memory stays flat
+    whatever the input size.
+    """
+    strings = [name for name, dtype in df.schema.items() if dtype == pl.String]
+    if not strings:
+        return df
+    return df.with_columns(pl.concat_str(pl.col(c), pl.lit("")).alias(c) for c in strings)
+
+
 class PartWriter:
     """Buffers frames for one table and writes them as numbered parquet parts, in order."""
 
@@ -109,7 +122,7 @@ class PartWriter:
 
     def add(self, df: pl.DataFrame) -> None:
         if df.height:
-            self.frames.append(df)
+            self.frames.append(compact_strings(df))
             self.rows += df.height
             if self.rows >= self.part_rows:
                 self.flush()
@@ -138,8 +151,11 @@ def _rewind(stream: BinaryIO) -> bool:
     return False
 
 
-def prepare_records(records: pl.DataFrame, path_host: str) -> pl.DataFrame:
-    """Add what matching needs: a row index, the host, the source family and the error codes."""
+def prepare_records(records: pl.DataFrame, path_host: str | pl.Expr) -> pl.DataFrame:
+    """Add what matching needs: a row index, the host, the source family and the error codes.
+
+    `path_host` is the host named by the path: one name, or a column when files are batched.
+    """
     return records.with_columns(
         row=pl.int_range(0, records.height, dtype=pl.UInt32),
         host=host_expr(pl.col("computer"), path_host),
@@ -186,11 +202,16 @@ class SourceScanner:
     """Scans sources one after another into a set of part writers."""
 
     TABLES = ("matches", "rejects", "unmatched", "successes")
+    #: Records are matched in groups of about this many rows (across small files too).
+    FLUSH_ROWS = 100_000
 
     def __init__(self, parts_dir: Path, prefix: str, options: ScanOptions):
         self.options = options
         self.matcher = matcher_for(options.patterns)
         self.writers = {t: PartWriter(parts_dir, f"{prefix}-{t}", options.part_rows) for t in self.TABLES}
+        self._pending: list[pl.DataFrame] = []
+        self._pending_rows = 0
+        self._stats: list[FileStat] = []
         sig_rows = [(s.id, s.scenario) for s in self.matcher.sigs.values()]
         self.sig_table = pl.DataFrame(sig_rows, schema={"signature_id": pl.String, "scenario": pl.String},
                                       orient="row")
@@ -246,16 +267,31 @@ class SourceScanner:
         hosts = records["computer"].drop_nulls()
         if len(hosts):
             stat.host = pl.select(host_expr(pl.lit(hosts[0]), path_host)).item()
-        rec = prepare_records(records, path_host)
+        key = len(self._stats)
+        self._stats.append(stat)
+        self._pending.append(records.with_columns(path_host=pl.lit(path_host), stat_key=pl.lit(key, pl.Int32)))
+        self._pending_rows += records.height
+        if self._pending_rows >= self.FLUSH_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Match the records gathered so far in one go: many small files cost one set of calls."""
+        if not self._pending:
+            return
+        records = pl.concat(self._pending, how="vertical_relaxed")
+        self._pending, self._pending_rows = [], 0
+        rec = prepare_records(records, pl.col("path_host"))
         bh = self.matcher.match(rec)
         if bh.hits.height:
             matches = bh.hits.join(rec, on="row").join(self.sig_table, on="signature_id")
-            self.writers["matches"].add(matches.select(MATCH_COLUMNS))
-            stat.matched_records += bh.hits["row"].n_unique()
+            self.writers["matches"].add(matches.select(MATCH_COLUMNS).with_columns(pl.col("raw").str.slice(0, RAW_CUT)))
+            per_stat = bh.hits.select("row").unique().join(rec.select("row", "stat_key"), on="row")
+            for key, n in per_stat.group_by("stat_key").len().iter_rows():
+                self._stats[key].matched_records += n
         if bh.unmatched.height:
             self.writers["unmatched"].add(
                 bh.unmatched.join(rec, on="row").select("template", "host", "source", "line_no", "ts", "level",
-                                                       "raw")
+                                                       pl.col("raw").str.slice(0, RAW_CUT))
             )
         if bh.successes.height:
             self.writers["successes"].add(
@@ -263,6 +299,7 @@ class SourceScanner:
             )
 
     def close(self) -> dict[str, list[str]]:
+        self._flush()
         for w in self.writers.values():
             w.flush()
         return {t: w.paths for t, w in self.writers.items()}

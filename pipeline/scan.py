@@ -35,12 +35,17 @@ PARALLEL_MIN_BYTES = 64 << 20
 SPLITTABLE = ("windowsupdate",)
 
 
+#: Small units are scanned in groups of about this many bytes (fewer tasks, fewer part files).
+GROUP_BYTES = 32 << 20
+GROUP_UNITS = 256
+
+
 @dataclass(frozen=True)
 class WorkItem:
-    """A unit, or one line-aligned byte range of a big plain file (`part` counts the ranges)."""
+    """Some small units, one unit, or one line-aligned byte range of a big plain file."""
 
     index: int
-    unit: Unit
+    units: tuple[Unit, ...]
     start: int = 0
     end: int | None = None
     part: int = 0
@@ -66,8 +71,24 @@ def _split_points(path: Path, size: int, pieces: int) -> list[int]:
 def plan_work(units: list[Unit], jobs: int, options: ScanOptions) -> list[WorkItem]:
     """One item per unit, except big single-line-record files, which are cut for the workers."""
     items: list[WorkItem] = []
+    group: list[Unit] = []
+    group_bytes = 0
+
+    def close_group() -> None:
+        nonlocal group, group_bytes
+        if group:
+            items.append(WorkItem(len(items), tuple(group)))
+        group, group_bytes = [], 0
+
     for u in units:
         size = u.path.stat().st_size if u.path.is_file() else 0
+        if size < GROUP_BYTES // 4:
+            group.append(u)
+            group_bytes += size
+            if group_bytes >= GROUP_BYTES or len(group) >= GROUP_UNITS:
+                close_group()
+            continue
+        close_group()
         parser = None
         if options.fast and jobs > 1 and size >= options.split_min_bytes and not is_archive_name(u.path.name):
             with open(u.path, "rb") as f:
@@ -77,11 +98,12 @@ def plan_work(units: list[Unit], jobs: int, options: ScanOptions) -> list[WorkIt
                     and not det.head.encoding.startswith("utf-16")):
                 parser = det.parser.name
         if parser is None:
-            items.append(WorkItem(len(items), u))
+            items.append(WorkItem(len(items), (u,)))
             continue
         points = _split_points(u.path, size, jobs)
         for k, (a, b) in enumerate(pairwise(points)):
-            items.append(WorkItem(len(items), u, a, b, k, parser))
+            items.append(WorkItem(len(items), (u,), a, b, k, parser))
+    close_group()
     return items
 
 
@@ -111,10 +133,11 @@ class RangeReader(io.RawIOBase):
 def scan_item(item: WorkItem, options: ScanOptions, parts_dir: Path, limits: Limits) -> UnitResult:
     """Scan a work item: a whole unit, or one byte range of a big file (line numbers local)."""
     if item.end is None:
-        return scan_unit(item.index, item.unit, options, parts_dir, limits)
+        return scan_units(item.index, item.units, options, parts_dir, limits)
+    unit = item.units[0]
     scanner = SourceScanner(parts_dir, f"{item.index:06d}", replace(options, forced_format=item.parser))
-    default_host = normalise_host(options.host) or normalise_host(fallback_host(item.unit)) or "unknown"
-    walker = iter_unit(item.unit, limits)  # keep it alive: it owns the open file
+    default_host = normalise_host(options.host) or normalise_host(fallback_host(unit)) or "unknown"
+    walker = iter_unit(unit, limits)  # keep it alive: it owns the open file
     ref, stream = next(x for x in walker if not isinstance(x, Problem))
     host = normalise_host(ref.path_host) or default_host
     state = {}
@@ -181,24 +204,32 @@ def _problem_dict(p: Problem) -> dict:
     return {"source": p.logical, "reason": p.reason, "detail": p.detail}
 
 
-def scan_unit(index: int, unit: Unit, options: ScanOptions, parts_dir: Path, limits: Limits) -> UnitResult:
-    """Scan every source inside one unit (a file or an archive) into parquet parts."""
+def scan_units(index: int, units: tuple[Unit, ...], options: ScanOptions, parts_dir: Path,
+               limits: Limits) -> UnitResult:
+    """Scan every source inside some units (files or archives) into one set of parquet parts."""
     scanner = SourceScanner(parts_dir, f"{index:06d}", options)
     files: list[FileStat] = []
     problems: list[dict] = []
-    default_host = normalise_host(options.host) or normalise_host(fallback_host(unit)) or "unknown"
-    try:
-        for item in iter_unit(unit, limits):
-            if isinstance(item, Problem):
-                problems.append(_problem_dict(item))
-                continue
-            ref, stream = item
-            host = normalise_host(ref.path_host) or default_host
-            files.append(scanner.scan_stream(ref.logical, stream, host))
-    except OSError as exc:
-        problems.append({"source": "/".join(unit.rel_parts), "reason": "unreadable", "detail": str(exc)})
-    size = unit.path.stat().st_size if unit.path.exists() else 0
+    size = 0
+    for unit in units:
+        default_host = normalise_host(options.host) or normalise_host(fallback_host(unit)) or "unknown"
+        try:
+            for item in iter_unit(unit, limits):
+                if isinstance(item, Problem):
+                    problems.append(_problem_dict(item))
+                    continue
+                ref, stream = item
+                host = normalise_host(ref.path_host) or default_host
+                files.append(scanner.scan_stream(ref.logical, stream, host))
+        except OSError as exc:
+            problems.append({"source": "/".join(unit.rel_parts), "reason": "unreadable", "detail": str(exc)})
+        size += unit.path.stat().st_size if unit.path.exists() else 0
     return UnitResult(index, files, problems, scanner.close(), size)
+
+
+def scan_unit(index: int, unit: Unit, options: ScanOptions, parts_dir: Path, limits: Limits) -> UnitResult:
+    """Scan one unit (watch mode scans an archive dropped into its folder this way)."""
+    return scan_units(index, (unit,), options, parts_dir, limits)
 
 
 UNMATCHED_ROW_SCHEMA = {"template": pl.String, "host": pl.String, "source": pl.String, "line_no": pl.Int64,
