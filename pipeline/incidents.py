@@ -121,17 +121,31 @@ def _resolve(inc: pl.DataFrame, successes: pl.DataFrame, catalog: Catalog) -> pl
     if not marker_rows:
         return inc
     markers = pl.DataFrame(marker_rows, schema={"signature_id": pl.String, "marker": pl.String}, orient="row")
-    succ = successes.drop_nulls("ts").with_columns(pl.col("marker").str.to_lowercase()).select("host", "ts", "marker")
-    cand = (
+    succ = (
+        successes.drop_nulls("ts")
+        .select("host", "ts", pl.col("marker").str.to_lowercase())
+        .unique()
+        .sort("ts")
+    )
+    wants = (
         inc.select("incident_id", "host", "signature_id", "last_seen")
         .join(markers, on="signature_id")
-        .join(succ, on=["host", "marker"])
-        .filter(pl.col("ts") > pl.col("last_seen"))
+        .drop_nulls("last_seen")
+        .sort("last_seen")
+    )
+    if wants.height == 0 or succ.height == 0:
+        return inc
+    # the first success strictly after the incident's last failure, per accepted marker (as-of join,
+    # not a cross product: a host can log a success line on every scan)
+    first = (
+        wants.join_asof(succ.rename({"ts": "resolved"}), left_on="last_seen", right_on="resolved",
+                        by=["host", "marker"], strategy="forward", allow_exact_matches=False,
+                        check_sortedness=False)  # both sides are sorted above
         .group_by("incident_id")
-        .agg(resolved=pl.col("ts").min())
+        .agg(pl.col("resolved").min())
     )
     return (
-        inc.join(cand, on="incident_id", how="left", maintain_order="left")
+        inc.join(first, on="incident_id", how="left", maintain_order="left")
         .with_columns(resolved_at=pl.col("resolved"))
         .drop("resolved")
     )
