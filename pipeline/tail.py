@@ -11,9 +11,12 @@ Where the offset goes after a pass depends on the format:
   classic form's time zone comes from `Logging initialized (..., tz: +0530)` banners; the zone in
   force at the offset is kept and handed to the next pass as a synthetic banner line (dropped
   again from the output), so times stay what a whole-file scan gives.
-- Formats that fold continuation lines (worker.log, omsupdatemgmt.log, generic text): the parser
-  holds its last, open record back to the end of the stream; that last batch becomes the
-  provisional part and the offset moves to the start of its first record.
+- Formats that fold continuation lines (worker.log, omsupdatemgmt.log, generic text): their
+  parsers emit the last, possibly unfinished record as the last batch of a stream. That batch is
+  held back: it becomes the provisional part, and the offset moves to its first line (a record
+  start), so the next pass parses that record again with whatever lines followed.
+
+Documents (event XML/CSV/JSON exports, EVTX) are not tailed; watch parses them as a whole.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import io
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -242,8 +245,6 @@ class PassResult:
     ok: bool = True
     held: Batch | None = None
     problem: str | None = None
-    batches: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 def _drop_synthetic(b: Batch, real_line: int) -> Batch:
@@ -275,7 +276,6 @@ def resumable(spec: ParserSpec, *, tz: int | None, hold_last: bool, result: Pass
             if inject and first:
                 b = _drop_synthetic(b, real_line)
             first = False
-            result.batches += 1
             if hold_last:
                 if held is not None:
                     yield held
