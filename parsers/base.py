@@ -136,6 +136,8 @@ class ParseContext:
     #: Case-insensitive literals; a parser may skip cutting valid lines that hold none of them
     #: (the pipeline passes every code hint, level word and anchor it could match). None: keep all.
     keep_any: tuple[str, ...] | None = None
+    #: The same prefilter as one regex (needles plus failure-code shapes); preferred when set.
+    keep_regex: str | None = None
     #: Parser state carried in when reading starts mid-file (a split range, a resumed tail),
     #: e.g. {"tz_min": 330} for the classic WindowsUpdate.log zone in force at that point.
     state: dict = field(default_factory=dict)

@@ -177,14 +177,25 @@ def _rejects(rows: pl.DataFrame, source: str, reason: str) -> pl.DataFrame:
     )
 
 
+def line_contains_any(needles: list[str]) -> pl.Expr:
+    """Case-insensitive multi-literal test on the line (Aho-Corasick in polars)."""
+    return pl.col("line").str.contains_any(needles, ascii_case_insensitive=True)
+
+
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
     """Stream records from a WindowsUpdate.log of either form (or a mix, e.g. pasted fragments).
 
-    Every line is validated; only lines holding one of `ctx.keep_any` are cut into fields
+    Every line is validated; only lines holding one of `ctx.keep_any` (or matching
+    `ctx.keep_regex`) are cut into fields
     (the rest are counted as quiet records), which is where most of the speed comes from.
     """
     last_tz: int | None = ctx.state.get("tz_min")
-    needles = list(ctx.keep_any) if ctx.keep_any is not None else None
+    if ctx.keep_regex:  # one pass: needles and code shapes in a single regex
+        keep = pl.col("line").str.contains(ctx.keep_regex)
+    elif ctx.keep_any is not None:
+        keep = line_contains_any(list(ctx.keep_any))
+    else:
+        keep = pl.lit(True)
     line = pl.col("line")
     empty_rejects = pl.DataFrame(schema=REJECT_SCHEMA)
     for block in frame_lines(
@@ -198,7 +209,7 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
             frame = frame.filter(~pl.col("too_long"))
         frame = frame.with_columns(
             fixed=line.str.contains(ETW_FIXED) if ctx.fast else pl.lit(False),
-            keep=line.str.contains_any(needles, ascii_case_insensitive=True) if needles is not None else pl.lit(True),
+            keep=keep,
         )
         all_fixed = bool(frame["fixed"].all()) if frame.height else True
         fixed = frame if all_fixed else frame.filter(pl.col("fixed"))

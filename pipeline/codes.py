@@ -23,6 +23,12 @@ TOKEN = (
     r"|(?:^|[^\w.\-])-21[0-4]\d{7})"
     r"(?:[^0-9a-z\-]|$)"
 )
+#: Cheap test for "this line may carry a failure code": every TOKEN that yields a code matches it.
+#: The parsers' prefilter uses it so lines with only success codes or GUIDs are not cut into fields.
+MAY_HOLD_CODE = (
+    r"(?i)0x[89a-f][0-9a-f]{7}|\[[89a-f][0-9a-f]{7}\]"
+    r"|(?:hr|hresult|error|code|returned)\s*[=:]?\s*[89a-f][0-9a-f]{7}|-21[0-4]\d{7}"
+)
 _HEX = r"(?i)([0-9a-f]{8})(?:[^0-9a-z\-]|$)"
 _DEC = r"(-21[0-4]\d{7})"
 

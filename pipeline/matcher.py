@@ -7,12 +7,14 @@ template once per process (cached), never each line. Codes never go through the 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import polars as pl
 from rapidfuzz import fuzz
 from umtriage.patterns.catalog import SOURCE_FAMILIES, Catalog, Signature
 
+from .codes import MAY_HOLD_CODE
 from .masking import template_expr, template_of
 
 #: A message shorter than this share of a phrase is too short to stand for it (truncation).
@@ -20,11 +22,6 @@ MIN_COVERAGE = 0.6
 #: Levels whose unmatched records are kept as unknown errors.
 PROBLEM_LEVELS = ("WARNING", "ERROR", "FAILED", "FATAL")
 
-#: Literals without which pipeline.codes.TOKEN cannot match (failure codes start with 8-F).
-CODE_HINTS = (
-    *(f"0x{c}" for c in "89abcdef"), *(f"[{c}" for c in "89abcdef"),
-    "hr", "error", "code", "returned", "-21",
-)
 #: Level words the parsers read (an unmatched line at these levels is kept as an unknown problem).
 LEVEL_HINTS = ("*failed*", "warning", "fatal", "error", "exception")
 
@@ -106,10 +103,17 @@ class Matcher:
         self.cache: dict[str, list[tuple[str, float]]] = {}
 
     def needles(self, family: str) -> tuple[str, ...]:
-        """Every literal a line of this family must hold to possibly produce a hit, an unknown-problem
-        row or a success marker: the parsers' prefilter (`ParseContext.keep_any`)."""
-        return tuple(sorted({*CODE_HINTS, *LEVEL_HINTS, *self.family_anchors.get(family, ()),
+        """Every literal a line of this family must hold to possibly produce a phrase hit, an
+        unknown-problem row or a success marker: with codes.MAY_HOLD_CODE, the parsers' prefilter
+        (`ParseContext.keep_any`, `keep_regex`)."""
+        return tuple(sorted({*LEVEL_HINTS, *self.family_anchors.get(family, ()),
                              *(m.lower() for m in self.success_markers)}))
+
+    def keep_pattern(self, family: str) -> str:
+        """One case-insensitive regex for the prefilter: the needles as literals, or a possible
+        failure code. A single regex pass is cheaper than a literal scan plus a regex scan."""
+        literals = "|".join(re.escape(n) for n in self.needles(family))
+        return f"(?i){literals}|{MAY_HOLD_CODE.removeprefix('(?i)')}"
 
     # -- phrases ---------------------------------------------------------------------------
     def score_template(self, template: str) -> list[tuple[str, float]]:

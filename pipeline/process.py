@@ -37,7 +37,7 @@ class ScanOptions:
     host: str | None = None
     forced_format: str | None = None
     patterns: tuple[str, ...] = ()
-    batch_bytes: int = 16 << 20
+    batch_bytes: int = 8 << 20
     part_rows: int = 200_000
     #: False: the straightforward reference path (no prefilter, no fast framing, no file
     #: splitting), kept so tests can prove the optimised path gives the same tables.
@@ -237,7 +237,10 @@ class SourceScanner:
             body.fileno = stream.fileno  # type: ignore[method-assign]
         ctx = ParseContext(source=logical, encoding=det.head.encoding, assume_tz=self.options.assume_tz,
                            start_offset=det.bom_len, batch_bytes=self.options.batch_bytes)
-        ctx.keep_any = self.matcher.needles(FAMILY.get(det.parser.name, "text")) if self.options.fast else None
+        if self.options.fast:
+            family = FAMILY.get(det.parser.name, "text")
+            ctx.keep_any = self.matcher.needles(family)
+            ctx.keep_regex = self.matcher.keep_pattern(family)
         ctx.fast = self.options.fast
         for k, v in (ctx_overrides or {}).items():
             setattr(ctx, k, v)
