@@ -199,33 +199,35 @@ def frame_lines(
     while True:
         chunk = stream.read(batch_bytes)
         eof = not chunk
-        buf = carry + chunk
-        carry = b""
-        if skipping_long:
-            nl = buf.find(b"\n")
+        if skipping_long:  # carry is empty here
+            nl = chunk.find(b"\n")
             if nl < 0:
-                offset += len(buf)
+                offset += len(chunk)
                 if eof:
                     break
                 continue
             offset += nl + 1
-            buf = buf[nl + 1 :]
+            chunk = chunk[nl + 1 :]
             skipping_long = False
-        cut = buf.rfind(b"\n") + 1
-        body, carry = buf[:cut], buf[cut:]
+        cut = chunk.rfind(b"\n") + 1
+        if cut:  # one copy: the carried partial line and the whole lines of this chunk
+            body, carry = b"".join((carry, memoryview(chunk)[:cut])), chunk[cut:]
+        else:
+            body, carry = b"", carry + chunk
+        consumed = len(body)
         if eof and final and carry:
-            body, carry = buf + b"\n", b""
+            body, consumed, carry = carry + b"\n", len(carry), b""
         if body:
             # polars' reader pays a fixed cost per call; small bodies split faster in Python
             quick = _frame_utf8_fast(body, line_no, offset) if fast and len(body) > SMALL_BODY else None
             if quick is not None:
-                frame, size = quick
+                frame, _ = quick
             else:
                 text, unit = _decode_chunk(body)
-                frame, size = _frame_text(text, unit, line_no, offset)
+                frame, _ = _frame_text(text, unit, line_no, offset)
             yield LineBlock(frame, frame.height)
             line_no += frame.height
-            offset += min(size, len(buf))
+            offset += consumed
         if len(carry) > MAX_LINE_BYTES:
             yield LineBlock(_long_line_frame(line_no, offset, carry), 1)
             line_no += 1
