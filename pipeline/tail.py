@@ -9,8 +9,8 @@ frozen too early and never counted twice.
 Where the offset goes after a pass depends on the format:
 - WindowsUpdate.log: every line is its own record, so the offset moves to the last newline. The
   classic form's time zone comes from `Logging initialized (..., tz: +0530)` banners; the zone in
-  force at the offset is kept and handed to the next pass as a synthetic banner line (dropped
-  again from the output), so times stay what a whole-file scan gives.
+  force at the offset is kept and handed to the next pass as parser state
+  (`ParseContext.state["tz_min"]`), so times stay what a whole-file scan gives.
 - Formats that fold continuation lines (worker.log, omsupdatemgmt.log, generic text): their
   parsers emit the last, possibly unfinished record as the last batch of a stream. That batch is
   held back: it becomes the provisional part, and the offset moves to its first line (a record
@@ -31,12 +31,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
-import polars as pl
 from umtriage.parsers.base import Batch, Head, ParseContext, ParserSpec
 from umtriage.parsers.detect import Detection
 from umtriage.parsers.windowsupdate import CLASSIC_LINE, ETW_LINE, TZ_BANNER
 
-from .process import FileStat, PrefixedStream, ScanOptions, SourceScanner
+from .process import FileStat, ScanOptions, SourceScanner
 
 #: Bytes hashed to recognise a file (all of them while it is shorter).
 FP_BYTES = 256
@@ -229,13 +228,6 @@ def _banner_tz(line_bytes: bytes, codec: str) -> int | None:
     return sign * (int(raw[1:3]) * 60 + int(raw[3:5]))
 
 
-def _synthetic_banner(tz: int, encoding: str) -> bytes:
-    sign = "-" if tz < 0 else "+"
-    hh, mm = divmod(abs(tz), 60)
-    text = f"2000-01-01\t00:00:00:000\t0\t0\tAgent\tLogging initialized (build: 0, tz: {sign}{hh:02d}{mm:02d})\n"
-    return text.encode(encoding if encoding.startswith("utf-16") else "utf-8")
-
-
 @dataclass
 class PassResult:
     """What one parse pass produced: parts (in the staging folder), counts, and the held batch."""
@@ -247,35 +239,14 @@ class PassResult:
     problem: str | None = None
 
 
-def _drop_synthetic(b: Batch, real_line: int) -> Batch:
-    """Remove the synthetic banner line (numbered real_line - 1) from a batch."""
-    recs = b.records.filter(pl.col("line_no") >= real_line)
-    rejs = b.rejects.filter(pl.col("line_no") >= real_line)
-    quiet = getattr(b, "quiet", 0)
-    if recs.height == b.records.height and rejs.height == b.rejects.height and quiet > 0:
-        quiet -= 1  # it was counted as a record without being cut into fields
-    out = replace(b, records=recs, rejects=rejs, lines=b.lines - 1)
-    if hasattr(out, "quiet"):
-        out.quiet = quiet  # type: ignore[attr-defined]
-    return out
-
-
 def resumable(spec: ParserSpec, *, tz: int | None, hold_last: bool, result: PassResult) -> ParserSpec:
     """The same parser, able to resume mid-file exactly and to hold its last batch back."""
 
     def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
-        real_line = ctx.start_line
-        inject = spec.name == "windowsupdate" and tz is not None and real_line > 1
-        if inject:
-            prefix = _synthetic_banner(tz, ctx.encoding)
-            ctx = replace(ctx, start_line=real_line - 1, start_offset=ctx.start_offset - len(prefix))
-            stream = PrefixedStream(prefix, stream)
+        if spec.name == "windowsupdate" and tz is not None and ctx.start_line > 1:
+            ctx = replace(ctx, state={**ctx.state, "tz_min": tz})  # the zone in force where we resume
         held: Batch | None = None
-        first = True
         for b in spec.parse(stream, ctx):
-            if inject and first:
-                b = _drop_synthetic(b, real_line)
-            first = False
             if hold_last:
                 if held is not None:
                     yield held
