@@ -32,7 +32,7 @@ from .event_common import (
     parse_event_time,
     row_from_powershell,
 )
-from .textio import frame_lines
+from .textio import context_lines
 
 NAME = "event-csv"
 
@@ -106,10 +106,7 @@ class _LineFeed:
     """Feeds framed lines to the csv reader and remembers which lines each row used."""
 
     def __init__(self, stream: BinaryIO, ctx: ParseContext) -> None:
-        self._blocks = frame_lines(
-            stream, ctx.encoding, batch_bytes=ctx.batch_bytes, start_line=ctx.start_line,
-            start_offset=ctx.start_offset, final=ctx.final,
-        )  # fmt: skip
+        self._blocks = context_lines(stream, ctx)
         self._lines: list[tuple[int, int, str, bool]] = []
         self._i = 0
         self.consumed = 0

@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 from .base import RAW_CUT, Batch, Head, ParseContext, ParserSpec
 from .event_common import as_int, as_text, clean_message, level_from_name, make_batch, parse_event_time
 from .event_xml import EventXmlError, row_from_xml
-from .textio import frame_lines
+from .textio import context_lines
 
 NAME = "event-text"
 
@@ -146,10 +146,7 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
     rejects: list[dict[str, Any]] = []
     block: _Block | None = None
     lines = 0
-    for lb in frame_lines(
-        stream, ctx.encoding, batch_bytes=ctx.batch_bytes, start_line=ctx.start_line,
-        start_offset=ctx.start_offset, final=ctx.final,
-    ):  # fmt: skip
+    for lb in context_lines(stream, ctx):
         cols = [lb.frame[c].to_list() for c in ("line_no", "byte_offset", "line", "too_long")]
         for line_no, offset, text, too_long in zip(*cols, strict=True):
             lines += 1

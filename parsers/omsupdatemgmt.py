@@ -15,7 +15,7 @@ import polars as pl
 
 from .base import Batch, Head, ParseContext, ParserSpec
 from .linefold import first_nonblank_lines, fold_lines
-from .textio import frame_lines
+from .textio import context_lines
 
 NAME = "omsupdatemgmt"
 
@@ -89,14 +89,7 @@ def classify(frame: pl.DataFrame) -> pl.DataFrame:
 
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
     """Stream records: one per timestamped line, with the untimestamped lines after it folded in."""
-    blocks = frame_lines(
-        stream,
-        ctx.encoding,
-        batch_bytes=ctx.batch_bytes,
-        start_line=ctx.start_line,
-        start_offset=ctx.start_offset,
-        final=ctx.final,
-    )
+    blocks = context_lines(stream, ctx)
     yield from fold_lines(blocks, classify, ctx, NAME)
 
 

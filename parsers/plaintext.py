@@ -12,7 +12,7 @@ import polars as pl
 
 from .base import Batch, Head, ParseContext, ParserSpec
 from .linefold import Classifier, fold_lines
-from .textio import frame_lines
+from .textio import context_lines
 from .timeutil import naive_to_utc, shift_by_offset
 
 NAME = "text"
@@ -154,14 +154,7 @@ def make_classifier(assume_tz: str) -> Classifier:
 
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
     """Stream one record per non-blank line; blank lines are folded, overlong lines rejected."""
-    blocks = frame_lines(
-        stream,
-        ctx.encoding,
-        batch_bytes=ctx.batch_bytes,
-        start_line=ctx.start_line,
-        start_offset=ctx.start_offset,
-        final=ctx.final,
-    )
+    blocks = context_lines(stream, ctx)
     yield from fold_lines(blocks, make_classifier(ctx.assume_tz), ctx, NAME)
 
 

@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 import polars as pl
 
-from .base import RAW_CUT
+from .base import RAW_CUT, ParseContext
 
 HEAD_BYTES = 64 * 1024
 #: Below this many bytes, line framing is done in Python (cheaper than a polars reader call).
@@ -236,6 +236,12 @@ def frame_lines(
             skipping_long = True
         if eof:
             break
+
+
+def context_lines(stream: BinaryIO, ctx: ParseContext) -> Iterator[LineBlock]:
+    """frame_lines with everything taken from the parse context (what every text parser wants)."""
+    return frame_lines(stream, ctx.encoding, batch_bytes=ctx.batch_bytes, start_line=ctx.start_line,
+                       start_offset=ctx.start_offset, final=ctx.final, fast=ctx.fast)
 
 
 def _frame_utf16(

@@ -21,7 +21,7 @@ from typing import BinaryIO
 import polars as pl
 
 from .base import RAW_CUT, RECORD_SCHEMA, REJECT_SCHEMA, Batch, Head, ParseContext, ParserSpec, conform
-from .textio import frame_lines
+from .textio import context_lines
 from .timeutil import naive_to_utc, shift_by_offset
 
 #: Windows 10+ line. The component group is fixed-width (15) so that empty-component
@@ -198,10 +198,7 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
         keep = pl.lit(True)
     line = pl.col("line")
     empty_rejects = pl.DataFrame(schema=REJECT_SCHEMA)
-    for block in frame_lines(
-        stream, ctx.encoding, batch_bytes=ctx.batch_bytes, start_line=ctx.start_line,
-        start_offset=ctx.start_offset, final=ctx.final, fast=ctx.fast,
-    ):
+    for block in context_lines(stream, ctx):
         frame = block.frame
         rejects = [empty_rejects]
         if frame["too_long"].any():
