@@ -379,3 +379,18 @@ class CharReader:
         """Physical lines consumed so far, counting a last line without a newline."""
         extra = 1 if self.eof and self.last_char not in ("", "\n") and self.pos >= len(self.buf) else 0
         return self.line + extra
+
+
+class DocumentScan:
+    """State of one pass over a structured export (JSON, XML): rows, rejects, the line reached."""
+
+    def __init__(self, reader: CharReader, ctx: ParseContext) -> None:
+        self.r = reader
+        self.ctx = ctx
+        self.rows: list[dict[str, Any]] = []
+        self.rejects: list[dict[str, Any]] = []
+        self.mark = ctx.start_line
+
+    def reject(self, reason: str, index: int, raw: str) -> None:
+        line, offset = self.r.where(index)
+        self.rejects.append({"line_no": line, "byte_offset": offset, "reason": reason, "raw": raw.strip()})

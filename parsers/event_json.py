@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from .base import Batch, Head, ParseContext, ParserSpec
-from .event_common import CharReader, make_batch, row_from_powershell
+from .event_common import CharReader, DocumentScan, make_batch, row_from_powershell
 
 NAME = "event-json"
 
@@ -58,19 +58,8 @@ def _object_end(buf: str, resume: int, depth: int) -> tuple[int | None, int, int
     return None, len(buf), depth
 
 
-class _Reader:
+class _Reader(DocumentScan):
     """Walks the top level of the JSON text and hands out one object text at a time."""
-
-    def __init__(self, r: CharReader, ctx: ParseContext) -> None:
-        self.r = r
-        self.ctx = ctx
-        self.rows: list[dict[str, Any]] = []
-        self.rejects: list[dict[str, Any]] = []
-        self.mark = ctx.start_line
-
-    def reject(self, reason: str, index: int, raw: str) -> None:
-        line, offset = self.r.where(index)
-        self.rejects.append({"line_no": line, "byte_offset": offset, "reason": reason, "raw": raw})
 
     def skip_space(self) -> bool:
         """Move past whitespace and commas; False when the text is exhausted."""

@@ -18,7 +18,16 @@ import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
 from .base import Batch, Head, ParseContext, ParserSpec
-from .event_common import CharReader, as_int, as_text, clean_message, level_from_name, make_batch, parse_event_time
+from .event_common import (
+    CharReader,
+    DocumentScan,
+    as_int,
+    as_text,
+    clean_message,
+    level_from_name,
+    make_batch,
+    parse_event_time,
+)
 
 NAME = "event-xml"
 
@@ -151,19 +160,8 @@ def detect(head: Head) -> bool:
     return _DETECT.search(head.text) is not None
 
 
-class _Scan:
+class _Scan(DocumentScan):
     """State of one pass over an XML export: collected rows and rejects, and where we are."""
-
-    def __init__(self, reader: CharReader, ctx: ParseContext) -> None:
-        self.r = reader
-        self.ctx = ctx
-        self.rows: list[dict[str, Any]] = []
-        self.rejects: list[dict[str, Any]] = []
-        self.mark = ctx.start_line
-
-    def reject(self, reason: str, index: int, raw: str) -> None:
-        line, offset = self.r.where(index)
-        self.rejects.append({"line_no": line, "byte_offset": offset, "reason": reason, "raw": raw.strip()})
 
     def outside(self, end: int) -> None:
         """Consume text between events up to buf[end]; anything but wrappers is a reject."""
