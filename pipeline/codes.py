@@ -51,7 +51,9 @@ def extract_codes(messages: pl.Series) -> pl.Series:
     n = len(messages)
     if n == 0:
         return pl.Series("codes", [], dtype=pl.List(pl.String))
-    toks = pl.DataFrame({"row": pl.int_range(0, n, eager=True, dtype=pl.UInt32), "m": messages}).select(
+    frame = pl.DataFrame({"row": pl.int_range(0, n, eager=True, dtype=pl.UInt32), "m": messages})
+    # a cheap test first: extract_all only runs on messages that can hold a failure code
+    toks = frame.filter(pl.col("m").str.contains(MAY_HOLD_CODE)).select(
         "row", tok=pl.col("m").str.extract_all(TOKEN)
     )
     flat = toks.explode("tok").drop_nulls("tok")

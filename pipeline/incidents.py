@@ -79,22 +79,29 @@ def build_incidents(
             .otherwise(pl.concat_list("head", "tail"))
         )
     )
-    sigs = catalog.signatures
-    rows = []
-    for r in agg.iter_rows(named=True):
-        sig = sigs[r["signature_id"]]
-        code = r["code"] or None
+    agg = agg.with_columns(code=pl.when(pl.col("code") == "").then(None).otherwise(pl.col("code")))
+    ids = [
+        _incident_id(h, sig, code, first, src, line)
+        for h, sig, code, first, src, line in agg.select(
+            "host", "signature_id", "code", "first_seen", "first_src", "first_line").iter_rows()
+    ]
+    # the per-(signature, code) texts: few distinct pairs, built once each, joined on
+    pairs = agg.select("signature_id", "code").unique(maintain_order=True)
+    texts = []
+    for sig_id, code in pairs.iter_rows():
+        sig = catalog.signatures[sig_id]
         info = catalog.codes.get(code) if code else None
-        rows.append({
-            "incident_id": _incident_id(r["host"], sig.id, code, r["first_seen"], r["first_src"], r["first_line"]),
-            "host": r["host"], "signature_id": sig.id, "scenario": r["scenario"], "code": code,
-            "code_name": info.name if info else None, "title": _title(sig, code, info), "severity": sig.severity,
-            "first_seen": r["first_seen"], "last_seen": r["last_seen"], "count": r["count"],
-            "sources": r["sources"], "evidence": r["evidence"], "score": r["score"],
-            "cause": _with_meaning(sig.cause, info), "resolution": sig.resolution, "doc_url": sig.doc_url,
-            "resolved_at": None, "current": False,
-        })
-    inc = pl.DataFrame(rows, schema=INCIDENT_SCHEMA)
+        texts.append((sig_id, code, info.name if info else None, _title(sig, code, info), sig.severity,
+                      _with_meaning(sig.cause, info), sig.resolution, sig.doc_url))
+    text_table = pl.DataFrame(texts, orient="row", schema={
+        "signature_id": pl.String, "code": pl.String, "code_name": pl.String, "title": pl.String,
+        "severity": pl.String, "cause": pl.String, "resolution": pl.String, "doc_url": pl.String})
+    inc = (
+        agg.with_columns(incident_id=pl.Series(ids, dtype=pl.String))
+        .join(text_table, on=["signature_id", "code"], how="left", nulls_equal=True, maintain_order="left")
+        .with_columns(resolved_at=pl.lit(None, dtype=pl.Datetime("us", "UTC")), current=pl.lit(False))
+        .select([pl.col(c).cast(t) for c, t in INCIDENT_SCHEMA.items()])
+    )
     inc = _resolve(inc, successes, catalog)
     inc = _mark_current(inc)
     return inc.sort(["host", "first_seen", "signature_id", "code", "incident_id"], nulls_last=True)

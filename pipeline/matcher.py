@@ -166,7 +166,10 @@ class Matcher:
         """(row, signature_id, score) for candidate rows, scoring each distinct template once."""
         if cand.height == 0:
             return pl.DataFrame(schema={"row": pl.UInt32, "signature_id": pl.String, "score": pl.Float64})
-        cand = cand.select("row", template=template_expr(pl.col("message")))
+        # mask each distinct message once (repeated messages are common), then spread back to rows
+        msgs = cand.select("message").unique()
+        msgs = msgs.with_columns(template=template_expr(pl.col("message")))
+        cand = cand.select("row", "message").join(msgs, on="message").select("row", "template")
         rows = [
             (t, sid, sc) for t in cand["template"].unique().sort().to_list() for sid, sc in self.score_template(t)
         ]

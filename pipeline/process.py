@@ -131,7 +131,8 @@ class PartWriter:
         if not self.frames:
             return
         path = self.folder / f"{self.stem}-{len(self.paths):05d}.parquet"
-        pl.concat(self.frames, how="vertical_relaxed").write_parquet(path, statistics=False)
+        # parts are temporary: written fast (lz4) and merged into the compressed tables at the end
+        pl.concat(self.frames, how="vertical_relaxed").write_parquet(path, statistics=False, compression="lz4")
         self.paths.append(str(path))
         self.frames, self.rows = [], 0
 
