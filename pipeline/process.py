@@ -38,7 +38,7 @@ class ScanOptions:
     forced_format: str | None = None
     patterns: tuple[str, ...] = ()
     batch_bytes: int = 8 << 20
-    part_rows: int = 200_000
+    part_rows: int = 50_000
     #: False: the straightforward reference path (no prefilter, no fast framing, no file
     #: splitting), kept so tests can prove the optimised path gives the same tables.
     fast: bool = True
@@ -204,7 +204,7 @@ class SourceScanner:
 
     TABLES = ("matches", "rejects", "unmatched", "successes")
     #: Records are matched in groups of about this many rows (across small files too).
-    FLUSH_ROWS = 100_000
+    FLUSH_ROWS = 25_000
 
     def __init__(self, parts_dir: Path, prefix: str, options: ScanOptions):
         self.options = options
@@ -273,7 +273,9 @@ class SourceScanner:
             stat.host = pl.select(host_expr(pl.lit(hosts[0]), path_host)).item()
         key = len(self._stats)
         self._stats.append(stat)
-        self._pending.append(records.with_columns(path_host=pl.lit(path_host), stat_key=pl.lit(key, pl.Int32)))
+        # copied out of the parser's block, or every pending row would keep its whole block alive
+        self._pending.append(compact_strings(records).with_columns(path_host=pl.lit(path_host),
+                                                                   stat_key=pl.lit(key, pl.Int32)))
         self._pending_rows += records.height
         if self._pending_rows >= self.FLUSH_ROWS:
             self._flush()
