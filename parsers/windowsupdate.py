@@ -49,18 +49,26 @@ TZ_LOOKBACK = 256 << 20
 
 
 def zone_before(stream: BinaryIO, offset: int) -> int | None:
-    """Minutes east of UTC of the last classic `tz:` banner before `offset` (seekable streams)."""
-    pos, step = offset, 4 << 20
+    """Minutes east of UTC of the last classic `tz:` banner before `offset` (seekable streams).
+
+    Scans backwards with a literal search (memchr-fast), so a Windows 10 file without banners
+    costs one quick pass over the look-back window.
+    """
+    pos, step, needle = offset, 4 << 20, b"Logging initialized"
     while pos > 0 and offset - pos < TZ_LOOKBACK:
         start = max(0, pos - step)
         stream.seek(start)
         chunk = stream.read(pos - start + 200)  # overlap: a banner cut by the chunk edge
-        hits = [m for m in _TZ_BYTES.finditer(chunk) if start + m.start() < offset]
-        if hits:
-            m = hits[-1]
-            return (1 if m.group(1) == b"+" else -1) * (int(m.group(2)) * 60 + int(m.group(3)))
+        at = chunk.rfind(needle, 0, offset - start)
+        while at >= 0:
+            m = _TZ_BYTES.match(chunk, at)
+            if m is not None:
+                return (1 if m.group(1) == b"+" else -1) * (int(m.group(2)) * 60 + int(m.group(3)))
+            at = chunk.rfind(needle, 0, at)
         pos = start
     return None
+
+
 UNDECODED = r"^Unknown\(\s*\d+\): GUID="
 
 _DETECT = (re.compile(ETW_LINE.replace(r"\x{FEFF}", "\ufeff")), re.compile(CLASSIC_LINE))

