@@ -9,11 +9,12 @@ group_by, and carries the last, possibly unfinished, record over to the next blo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator
 
 import polars as pl
 
-from .base import LEVELS, RAW_CUT, RECORD_SCHEMA, UTC_TS, Batch, ParseContext, conform, empty_rejects
+from .base import LEVELS, RAW_CUT, RECORD_SCHEMA, UTC_TS, Batch, Head, ParseContext, conform, empty_rejects
 from .textio import LineBlock
 
 #: Columns a classifier may add to a LineBlock frame; missing ones are filled with nulls.
@@ -59,6 +60,20 @@ def first_nonblank_lines(text: str, limit: int) -> list[str]:
             if len(out) >= limit:
                 break
     return out
+
+
+def prefix_detector(pattern: re.Pattern[str], lines: int = 50) -> Callable[[Head], bool]:
+    """A detector: True when one of the first non-blank lines of text matches `pattern`.
+
+    Looking past the first line lets a rotated log that starts inside a traceback still count.
+    """
+
+    def detect(head: Head) -> bool:
+        if head.is_binary:
+            return False
+        return any(pattern.match(line) for line in first_nonblank_lines(head.text, lines))
+
+    return detect
 
 
 def _complete(df: pl.DataFrame) -> pl.DataFrame:

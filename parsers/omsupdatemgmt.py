@@ -13,8 +13,8 @@ from typing import BinaryIO
 
 import polars as pl
 
-from .base import Batch, Head, ParseContext, ParserSpec
-from .linefold import first_nonblank_lines, fold_lines
+from .base import Batch, ParseContext, ParserSpec
+from .linefold import fold_lines, prefix_detector
 from .textio import context_lines
 
 NAME = "omsupdatemgmt"
@@ -39,15 +39,8 @@ CLOSED_SUFFIX = r"<Log file was closed\.>\s*$"
 ERROR_PREFIX = r"(?i)^\s*(?:ERROR:|\[ERROR\])"
 WARNING_PREFIX = r"(?i)^\s*(?:WARNING:|\[WARNING\])"
 
-_DETECT = re.compile(OMS_LINE)
-_DETECT_LINES = 50
-
-
-def detect(head: Head) -> bool:
-    """True when one of the first non-blank lines is a `YYYY-MM-DD HH:MM:SS> ` line."""
-    if head.is_binary:
-        return False
-    return any(_DETECT.match(line) for line in first_nonblank_lines(head.text, _DETECT_LINES))
+#: True when one of the first non-blank lines has this format's prefix.
+detect = prefix_detector(re.compile(OMS_LINE))
 
 
 def classify(frame: pl.DataFrame) -> pl.DataFrame:

@@ -13,8 +13,8 @@ from typing import BinaryIO
 
 import polars as pl
 
-from .base import Batch, Head, ParseContext, ParserSpec
-from .linefold import first_nonblank_lines, fold_lines
+from .base import Batch, ParseContext, ParserSpec
+from .linefold import fold_lines, prefix_detector
 from .textio import context_lines
 
 NAME = "workerlog"
@@ -46,15 +46,8 @@ LEVEL_RULES: tuple[tuple[str, str], ...] = (
 #: An unprefixed line that opens a Python traceback makes its record an ERROR.
 TRACEBACK_LINE = r"^Traceback \(most recent call last\)"
 
-_DETECT = re.compile(WORKER_LINE)
-_DETECT_LINES = 50
-
-
-def detect(head: Head) -> bool:
-    """True when one of the first non-blank lines has the `YYYY-MM-DD HH:MM:SS (pid)component : ` prefix."""
-    if head.is_binary:
-        return False
-    return any(_DETECT.match(line) for line in first_nonblank_lines(head.text, _DETECT_LINES))
+#: True when one of the first non-blank lines has this format's prefix.
+detect = prefix_detector(re.compile(WORKER_LINE))
 
 
 def _level(message: pl.Expr) -> pl.Expr:
