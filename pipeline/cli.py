@@ -114,8 +114,9 @@ def _options(args, forced: str | None):
 
 
 def cmd_scan(args) -> int:
+    from contextlib import nullcontext
+
     from umtriage.patterns.catalog import CatalogError
-    from umtriage.pipeline.report import print_scan_report, scan_progress
     from umtriage.pipeline.scan import run_scan
 
     tables, forced = _split_formats(args.format)
@@ -127,13 +128,20 @@ def cmd_scan(args) -> int:
             raise UsageError(f"{p}: not readable")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    progress = nullcontext(None)
+    if not args.quiet:  # rich is only imported when something will be printed
+        from umtriage.pipeline.report import scan_progress
+
+        progress = scan_progress(args.paths, quiet=False)
     try:
-        with scan_progress(args.paths, quiet=args.quiet) as on_unit:
+        with progress as on_unit:
             result = run_scan(args.paths, args.out, options, jobs=args.jobs, window=args.window, formats=tables,
                               on_unit=on_unit)
     except CatalogError as exc:
         raise UsageError("invalid signatures:\n" + str(exc)) from exc
     if not args.quiet:
+        from umtriage.pipeline.report import print_scan_report
+
         print_scan_report(result)
     if args.fail_on:
         floor = SEVERITIES.index(args.fail_on)

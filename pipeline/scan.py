@@ -168,10 +168,8 @@ def _stitch_ranges(items: list[WorkItem], results: list[UnitResult]) -> list[Uni
             shift = 0
             out.append(r)
         else:
-            for paths in r.parts.values():
-                for p in paths:
-                    df = pl.read_parquet(p)
-                    df.with_columns(pl.col("line_no") + shift).write_parquet(p, statistics=False)
+            for t, paths in r.parts.items():  # line numbers are shifted when the parts are merged
+                r.parts[t] = [f"{p}{SHIFT_MARK}{shift}" for p in paths]
             head, stat = out[-1], r.files[0]
             acc = head.files[0]
             for f in ("bytes", "lines", "records", "folded_lines", "rejects", "matched_records"):
@@ -253,10 +251,21 @@ UNMATCHED_ROW_SCHEMA = {"template": pl.String, "host": pl.String, "source": pl.S
                         "ts": pl.Datetime("us", "UTC"), "level": pl.String, "raw": pl.String}
 
 
+#: A part of a split file's later range is named `path#+shift`: its line numbers start at 1 and
+#: get the lines of the earlier ranges added when read back.
+SHIFT_MARK = "#+"
+
+
+def _read_part(part: str) -> pl.DataFrame:
+    path, _, shift = part.partition(SHIFT_MARK)
+    df = pl.read_parquet(path)
+    return df.with_columns(pl.col("line_no") + int(shift)) if shift else df
+
+
 def _merge(parts: list[str], schema: dict) -> pl.DataFrame:
     if not parts:
         return pl.DataFrame(schema=schema)
-    return pl.concat([pl.read_parquet(p) for p in parts], how="vertical_relaxed")
+    return pl.concat([_read_part(p) for p in parts], how="vertical_relaxed")
 
 
 def _aggregate_unmatched(df: pl.DataFrame) -> pl.DataFrame:
