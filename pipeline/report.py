@@ -50,18 +50,31 @@ def scan_progress(paths: Sequence[Path], *, quiet: bool) -> Iterator:
 
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
 SEVERITY_SHORT = {"critical": "crit", "high": "high", "medium": "med", "low": "low", "info": "info"}
-#: How many individual incidents the terminal report lists; the tables hold them all.
+#: How many individual incidents and hosts the terminal report lists; the tables hold them all.
 TOP_INCIDENTS = 10
+TOP_HOSTS = 25
 
 
-def _host_table(inc) -> Table:
+def _host_rank(rows: list[dict]) -> tuple:
+    """Hosts with a current high problem first, then by their worst severity and name."""
+    worst = min(SEVERITY_ORDER.index(r["severity"]) for r in rows)
+    current = min((SEVERITY_ORDER.index(r["severity"]) for r in rows if r["current"]), default=len(SEVERITY_ORDER))
+    return (current, worst)
+
+
+def _host_table(inc) -> tuple[Table, int]:
     table = Table(title="Incidents per host", title_justify="left")
     table.add_column("host", no_wrap=True)
     table.add_column("incidents", no_wrap=True)
     table.add_column("last failure (UTC)", no_wrap=True)
     table.add_column("current problem", overflow="fold")
-    for host in sorted(set(inc["host"].to_list())):
-        rows = [r for r in inc.iter_rows(named=True) if r["host"] == host]
+    by_host: dict[str, list[dict]] = {}
+    for r in inc.iter_rows(named=True):
+        by_host.setdefault(r["host"], []).append(r)
+    ranked = sorted(by_host, key=lambda h: (*_host_rank(by_host[h]), h))
+    shown = sorted(ranked[:TOP_HOSTS])
+    for host in shown:
+        rows = by_host[host]
         mix = ", ".join(
             f"[{SEVERITY_STYLE[k]}]{n} {SEVERITY_SHORT[k]}[/]"
             for k in SEVERITY_ORDER if (n := sum(1 for r in rows if r["severity"] == k))
@@ -71,7 +84,7 @@ def _host_table(inc) -> Table:
                          key=lambda r: (SEVERITY_ORDER.index(r["severity"]), r["signature_id"]))
         table.add_row(host, mix, last.strftime("%Y-%m-%d %H:%M") if last else "-",
                       current[0]["title"] if current else "-")
-    return table
+    return table, len(ranked) - len(shown)
 
 
 def _top_table(inc) -> tuple[Table, int]:
@@ -96,7 +109,10 @@ def print_scan_report(result) -> None:
     s = result.summary
     inc = result.incidents
     if inc.height:
-        console.print(_host_table(inc))
+        hosts, more_hosts = _host_table(inc)
+        console.print(hosts)
+        if more_hosts:
+            console.print(f"... and {more_hosts} more hosts (shown: the {TOP_HOSTS} with the worst current problems)")
         top, more = _top_table(inc)
         if top.row_count:
             console.print(top)
