@@ -153,3 +153,17 @@ def test_formats_and_patterns_commands(cli) -> None:
     assert r.returncode == 0 and " 0 problems" in r.stdout
     r = cli("patterns", "list")
     assert r.returncode == 0 and "hresult-8024402c" in r.stdout
+
+
+def test_terminal_report_stays_short_for_a_fleet(tmp_path: Path) -> None:
+    root = tmp_path / "fleet"
+    for i in range(30):
+        (root / f"SRV{i:02d}").mkdir(parents=True)
+        line = ETW_FAIL.replace("0x8024401C", "0x80246008" if i % 3 else "0x80070005")  # low vs high
+        (root / f"SRV{i:02d}" / "WindowsUpdate.log").write_text(line + "\n")
+    r = run_cli("scan", str(root), "-o", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr
+    assert "... and 5 more hosts" in r.stdout
+    listed = [h for h in (f"srv{i:02d}" for i in range(30)) if f"│ {h} " in r.stdout.split("Most severe")[0]]
+    assert len(listed) == 25
+    assert all(f"srv{i:02d}" in listed for i in range(0, 30, 3))  # the access-denied hosts rank first
