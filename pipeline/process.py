@@ -44,6 +44,8 @@ class ScanOptions:
     fast: bool = True
     #: A plain file at least this big is cut into line-aligned byte ranges, one per worker.
     split_min_bytes: int = 128 << 20
+    #: Below this many input bytes a scan stays in one process (worker start-up costs more).
+    parallel_min_bytes: int = 64 << 20
 
 
 @dataclass

@@ -9,9 +9,11 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
@@ -31,8 +33,9 @@ from .output import write_json, write_table
 from .process import MATCH_COLUMNS, FileStat, ScanOptions, SourceScanner, matcher_for
 from .sources import Limits, Problem, Unit, detect_archive, fallback_host, is_archive_name, iter_unit, list_units
 
-#: Below this many input bytes a scan stays in one process (worker start-up costs more).
-PARALLEL_MIN_BYTES = 64 << 20
+#: A big file is cut into this many ranges per process (a queue keeps every core busy to the
+#: end), but no range smaller than MIN_RANGE_BYTES.
+RANGES_PER_JOB, MIN_RANGE_BYTES = 2, 64 << 20
 #: Formats whose records are single lines, so any line boundary is a safe place to cut.
 SPLITTABLE = ("windowsupdate",)
 
@@ -102,7 +105,7 @@ def plan_work(units: list[Unit], jobs: int, options: ScanOptions) -> list[WorkIt
         if parser is None:
             items.append(WorkItem(len(items), (u,)))
             continue
-        points = _split_points(u.path, size, jobs)
+        points = _split_points(u.path, size, min(jobs * RANGES_PER_JOB, max(jobs, size // MIN_RANGE_BYTES)))
         for k, (a, b) in enumerate(pairwise(points)):
             items.append(WorkItem(len(items), (u,), a, b, k, parser))
     close_group()
@@ -154,6 +157,53 @@ def scan_item(item: WorkItem, options: ScanOptions, parts_dir: Path, limits: Lim
     if item.start:
         stat.bytes = item.end - item.start  # a mid-file range has no BOM of its own
     return UnitResult(item.index, [stat], [], scanner.close(), item.end - item.start)
+
+
+def _run_shared_queue(items: list[WorkItem], jobs: int, options: ScanOptions, parts_dir: Path, limits: Limits,
+                      on_unit: Callable[[int, int], None] | None) -> list[UnitResult]:
+    """`jobs - 1` worker processes and this process take items from one queue until it is empty.
+
+    This process starts at once while the workers are still starting up, and one process fewer
+    keeps the summed memory of a run lower.
+    """
+    queue, lock = deque(items), threading.Lock()
+    results: list[UnitResult] = []
+    failure: list[BaseException] = []
+
+    def take() -> WorkItem | None:
+        with lock:
+            return queue.popleft() if queue and not failure else None
+
+    def done(r: UnitResult) -> None:
+        with lock:
+            results.append(r)
+        if on_unit:
+            on_unit(r.index, r.bytes)
+
+    with _worker_environment(), ProcessPoolExecutor(max_workers=jobs - 1, mp_context=get_context("spawn")) as pool:
+
+        def feed() -> None:
+            pending: set = set()
+            try:
+                while True:
+                    while len(pending) < jobs - 1 and (it := take()) is not None:
+                        pending.add(pool.submit(scan_item, it, options, parts_dir, limits))
+                    if not pending:
+                        return
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for f in finished:
+                        done(f.result())
+            except BaseException as exc:  # re-raised in the calling thread below
+                failure.append(exc)
+
+        feeder = threading.Thread(target=feed, name="umtriage-feeder")
+        feeder.start()
+        while (it := take()) is not None:
+            done(scan_item(it, options, parts_dir, limits))
+        feeder.join()
+    if failure:
+        raise failure[0]
+    return results
 
 
 def _stitch_ranges(items: list[WorkItem], results: list[UnitResult]) -> list[UnitResult]:
@@ -316,14 +366,8 @@ def run_scan(
     sizes = [u.path.stat().st_size if u.path.exists() else 0 for u in units]
     items = plan_work(units, jobs, options)
     results: list[UnitResult] = []
-    if jobs > 1 and len(items) > 1 and sum(sizes) >= PARALLEL_MIN_BYTES:
-        with _worker_environment(), ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-            futs = [pool.submit(scan_item, it, options, parts_dir, limits) for it in items]
-            for f in futs:
-                r = f.result()
-                results.append(r)
-                if on_unit:
-                    on_unit(r.index, r.bytes)
+    if jobs > 1 and len(items) > 1 and sum(sizes) >= options.parallel_min_bytes:
+        results = _run_shared_queue(items, jobs, options, parts_dir, limits, on_unit)
     else:
         for it in items:
             r = scan_item(it, options, parts_dir, limits)
