@@ -76,13 +76,6 @@ def conform(df: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
     return df.select(cols)
 
 
-def records_from_rows(rows: list[dict]) -> pl.DataFrame:
-    """Build a record table from Python dicts (for parsers of structured documents)."""
-    if not rows:
-        return empty_records()
-    return pl.DataFrame(rows, schema=RECORD_SCHEMA, strict=False)
-
-
 def rejects_from_rows(rows: list[dict]) -> pl.DataFrame:
     """Build a reject table from Python dicts, cutting raw text at RAW_CUT."""
     if not rows:

@@ -82,10 +82,6 @@ class Signature:
     def doc_url(self) -> str | None:
         return self.references[0] if self.references else None
 
-    @property
-    def severity_rank(self) -> int:
-        return SEVERITIES.index(self.severity)
-
     def applies_to(self, family: str) -> bool:
         return "any" in self.sources or family in self.sources
 

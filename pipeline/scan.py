@@ -299,11 +299,6 @@ def scan_units(index: int, units: tuple[Unit, ...], options: ScanOptions, parts_
     return UnitResult(index, files, problems, scanner.close(), size)
 
 
-def scan_unit(index: int, unit: Unit, options: ScanOptions, parts_dir: Path, limits: Limits) -> UnitResult:
-    """Scan one unit (watch mode scans an archive dropped into its folder this way)."""
-    return scan_units(index, (unit,), options, parts_dir, limits)
-
-
 UNMATCHED_ROW_SCHEMA = {"template": pl.String, "host": pl.String, "source": pl.String, "line_no": pl.Int64,
                         "ts": pl.Datetime("us", "UTC"), "level": pl.String, "raw": pl.String}
 
