@@ -43,30 +43,6 @@ CLASSIC_LINE = (
 LEVEL_PREFIX = r"^(?:\s*[*#+\-:]\s+)?(WARNING|FATAL|ERROR):\s"
 FAILED_MARK = r"^\s*\*FAILED\*"
 TZ_BANNER = r"Logging initialized \(build: [^,]*, tz: ([+-]\d{4})\)"
-_TZ_BYTES = re.compile(rb"Logging initialized \(build: [^,\n]*, tz: ([+-])(\d\d)(\d\d)\)")
-#: How far back a reader starting mid-file looks for the zone banner in force.
-TZ_LOOKBACK = 256 << 20
-
-
-def zone_before(stream: BinaryIO, offset: int) -> int | None:
-    """Minutes east of UTC of the last classic `tz:` banner before `offset` (seekable streams).
-
-    Scans backwards with a literal search (memchr-fast), so a Windows 10 file without banners
-    costs one quick pass over the look-back window.
-    """
-    pos, step, needle = offset, 4 << 20, b"Logging initialized"
-    while pos > 0 and offset - pos < TZ_LOOKBACK:
-        start = max(0, pos - step)
-        stream.seek(start)
-        chunk = stream.read(pos - start + 200)  # overlap: a banner cut by the chunk edge
-        at = chunk.rfind(needle, 0, offset - start)
-        while at >= 0:
-            m = _TZ_BYTES.match(chunk, at)
-            if m is not None:
-                return (1 if m.group(1) == b"+" else -1) * (int(m.group(2)) * 60 + int(m.group(3)))
-            at = chunk.rfind(needle, 0, at)
-        pos = start
-    return None
 
 
 UNDECODED = r"^Unknown\(\s*\d+\): GUID="

@@ -42,6 +42,7 @@ from .sources import (
     logical_of,
     member_parts,
 )
+from .streams import PrefixedStream
 
 #: Reads from a decompressor are cut into chunks this big, so a bomb is caught early.
 CHUNK = 1 << 20
@@ -139,26 +140,6 @@ class _Counter:
 
     def tell(self) -> int:
         return self.raw.tell()
-
-
-class _Prefixed(io.RawIOBase):
-    """Bytes already read (a sniffed head) followed by the rest of a stream."""
-
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
-        self._head, self._rest = head, rest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: bytearray | memoryview) -> int:
-        if self._head:
-            n = min(len(b), len(self._head))
-            b[:n], self._head = self._head[:n], self._head[n:]
-            return n
-        # read1: a decoder that hits a cut returns what it has before raising, not after
-        data = getattr(self._rest, "read1", self._rest.read)(len(b))
-        b[: len(data)] = data
-        return len(data)
 
 
 class _Guard(io.RawIOBase):
@@ -553,7 +534,7 @@ class Walker:
         except _DAMAGE as exc:
             self.ctx.damaged(where, exc, "at its start")
             return
-        inner = _Prefixed(head, gz)
+        inner = PrefixedStream(head, gz)
         gz_reopen = _gunzip_opener(reopen)
         if detect_archive(head) == "tar":
             yield from self._walk_tar(inner, counter, where, depth, host, gz_reopen)  # type: ignore[arg-type]

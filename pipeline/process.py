@@ -22,6 +22,7 @@ from .codes import codes_expr_mask, extract_codes
 from .hosts import host_expr
 from .matcher import Matcher
 from .sources import SourceError
+from .streams import PrefixedStream
 
 MATCH_COLUMNS = [
     "host", "source", "format", "line_no", "byte_offset", "ts", "component", "level", "message", "raw",
@@ -67,37 +68,6 @@ class FileStat:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-class PrefixedStream(io.RawIOBase):
-    """A read-only stream that first returns `prefix`, then the rest of `inner` (no seeking needed)."""
-
-    def __init__(self, prefix: bytes, inner: BinaryIO):
-        self._prefix = memoryview(prefix)
-        self._inner = inner
-        self.consumed = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, n: int = -1) -> bytes:
-        if n is None or n < 0:
-            data = bytes(self._prefix) + self._inner.read()
-            self._prefix = memoryview(b"")
-        elif self._prefix:
-            data = bytes(self._prefix[:n])
-            self._prefix = self._prefix[n:]
-            if len(data) < n:
-                data += self._inner.read(n - len(data)) or b""
-        else:
-            data = self._inner.read(n) or b""
-        self.consumed += len(data)
-        return data
-
-    def readinto(self, b) -> int:  # type: ignore[override]
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
 
 
 def compact_strings(df: pl.DataFrame) -> pl.DataFrame:

@@ -6,7 +6,6 @@ rows are in stream order, so the same input always gives byte-identical tables.
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import threading
@@ -20,22 +19,24 @@ from datetime import timedelta
 from itertools import pairwise
 from multiprocessing import get_context
 from pathlib import Path
-from typing import BinaryIO
 
 import polars as pl
 from umtriage.parsers.base import REJECT_SCHEMA
 from umtriage.parsers.detect import detect, read_head
-from umtriage.parsers.windowsupdate import zone_before
 
 from .hosts import normalise_host
 from .incidents import build_incidents
 from .output import write_json, write_table
 from .process import MATCH_COLUMNS, FileStat, ScanOptions, SourceScanner, matcher_for
 from .sources import Limits, Problem, Unit, detect_archive, fallback_host, is_archive_name, iter_unit, list_units
+from .streams import RangeStream
+from .tail import last_banner_tz
 
 #: A big file is cut into this many ranges per process (a queue keeps every core busy to the
 #: end), but no range smaller than MIN_RANGE_BYTES.
 RANGES_PER_JOB, MIN_RANGE_BYTES = 2, 64 << 20
+#: How far back a range that starts mid-file looks for the classic `tz:` banner in force.
+TZ_LOOKBACK = 256 << 20
 #: Formats whose records are single lines, so any line boundary is a safe place to cut.
 SPLITTABLE = ("windowsupdate",)
 
@@ -112,29 +113,6 @@ def plan_work(units: list[Unit], jobs: int, options: ScanOptions) -> list[WorkIt
     return items
 
 
-class RangeReader(io.RawIOBase):
-    """Reads `length` bytes of a seekable stream from its current position, then reports EOF."""
-
-    def __init__(self, inner: BinaryIO, length: int):
-        self._inner, self._left = inner, length
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, n: int = -1) -> bytes:
-        if self._left <= 0:
-            return b""
-        n = self._left if n is None or n < 0 else min(n, self._left)
-        data = self._inner.read(n)
-        self._left -= len(data)
-        return data
-
-    def readinto(self, b) -> int:  # type: ignore[override]
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
-
-
 def scan_item(item: WorkItem, options: ScanOptions, parts_dir: Path, limits: Limits) -> UnitResult:
     """Scan a work item: a whole unit, or one byte range of a big file (line numbers local)."""
     if item.end is None:
@@ -146,12 +124,11 @@ def scan_item(item: WorkItem, options: ScanOptions, parts_dir: Path, limits: Lim
     ref, stream = next(x for x in walker if not isinstance(x, Problem))
     host = normalise_host(ref.path_host) or default_host
     state = {}
-    if item.start:
-        tz = zone_before(stream, item.start)
+    if item.start:  # the classic zone in force where this range starts (a banner before it)
+        tz = last_banner_tz(stream.fileno(), max(0, item.start - TZ_LOOKBACK), item.start, "utf-8")
         if tz is not None:
             state["tz_min"] = tz
-    stream.seek(item.start)
-    stat = scanner.scan_stream(ref.logical, RangeReader(stream, item.end - item.start), host,
+    stat = scanner.scan_stream(ref.logical, RangeStream(stream.fileno(), item.start, item.end), host,
                                ctx_overrides={"start_offset": item.start, "state": state} if item.start else None)
     walker.close()
     if item.start:

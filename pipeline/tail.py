@@ -36,6 +36,7 @@ from umtriage.parsers.detect import Detection
 from umtriage.parsers.windowsupdate import CLASSIC_LINE, ETW_LINE, TZ_BANNER
 
 from .process import FileStat, ScanOptions, SourceScanner
+from .streams import RangeStream
 
 #: Bytes hashed to recognise a file (all of them while it is shorter).
 FP_BYTES = 256
@@ -146,32 +147,6 @@ def count_lines(fd: int, start: int, end: int, encoding: str) -> int:
         total += dec.decode(b).count("\n")
         pos += len(b)
     return total
-
-
-class RangeStream(io.RawIOBase):
-    """Reads [start, end) of an open file with pread; remembers whether the file fell short."""
-
-    def __init__(self, fd: int, start: int, end: int):
-        self.fd, self.pos, self.end = fd, start, end
-        self.short = False
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, n: int = -1) -> bytes:
-        want = self.end - self.pos if n is None or n < 0 else min(n, self.end - self.pos)
-        if want <= 0:
-            return b""
-        data = os.pread(self.fd, want, self.pos)
-        if not data:
-            self.short = True
-        self.pos += len(data)
-        return data
-
-    def readinto(self, b) -> int:  # type: ignore[override]
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
 
 
 def last_banner_tz(fd: int, start: int, end: int, encoding: str) -> int | None:

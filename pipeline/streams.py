@@ -1,0 +1,69 @@
+"""Small read-only stream adapters shared by batch scans, archives and watch mode."""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import BinaryIO
+
+
+class PrefixedStream(io.RawIOBase):
+    """Bytes already read (a sniffed head) followed by the rest of a stream; no seeking needed.
+
+    The rest is read with `read1` where the stream has it, so a decoder that hits a cut returns
+    what it has before raising, not after. `consumed` counts the bytes handed out.
+    """
+
+    def __init__(self, prefix: bytes, inner: BinaryIO):
+        self._prefix = memoryview(prefix)
+        self._inner = inner
+        self._read_some = getattr(inner, "read1", inner.read)
+        self.consumed = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            data = bytes(self._prefix) + self._inner.read()
+            self._prefix = memoryview(b"")
+        elif self._prefix:
+            data = bytes(self._prefix[:n])
+            self._prefix = self._prefix[n:]
+            if len(data) < n:
+                data += self._read_some(n - len(data)) or b""
+        else:
+            data = self._read_some(n) or b""
+        self.consumed += len(data)
+        return data
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+class RangeStream(io.RawIOBase):
+    """Reads [start, end) of an open file with pread; remembers whether the file fell short."""
+
+    def __init__(self, fd: int, start: int, end: int):
+        self.fd, self.pos, self.end = fd, start, end
+        self.short = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        want = self.end - self.pos if n is None or n < 0 else min(n, self.end - self.pos)
+        if want <= 0:
+            return b""
+        data = os.pread(self.fd, want, self.pos)
+        if not data:
+            self.short = True
+        self.pos += len(data)
+        return data
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
