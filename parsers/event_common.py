@@ -384,6 +384,9 @@ class CharReader:
 class DocumentScan:
     """State of one pass over a structured export (JSON, XML): rows, rejects, the line reached."""
 
+    #: The parser name written in each record's `format` (set by the subclass).
+    NAME = ""
+
     def __init__(self, reader: CharReader, ctx: ParseContext) -> None:
         self.r = reader
         self.ctx = ctx
@@ -394,3 +397,10 @@ class DocumentScan:
     def reject(self, reason: str, index: int, raw: str) -> None:
         line, offset = self.r.where(index)
         self.rejects.append({"line_no": line, "byte_offset": offset, "reason": reason, "raw": raw.strip()})
+
+    def batch(self) -> Batch:
+        """The rows and rejects gathered since the last batch, with the lines they consumed."""
+        done = self.r.lines_done()
+        b = make_batch(self.rows, self.rejects, done - self.mark, self.ctx, self.NAME)
+        self.rows, self.rejects, self.mark = [], [], done
+        return b

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from .base import Batch, Head, ParseContext, ParserSpec
-from .event_common import CharReader, DocumentScan, make_batch, row_from_powershell
+from .event_common import CharReader, DocumentScan, row_from_powershell
 
 NAME = "event-json"
 
@@ -60,6 +60,8 @@ def _object_end(buf: str, resume: int, depth: int) -> tuple[int | None, int, int
 
 class _Reader(DocumentScan):
     """Walks the top level of the JSON text and hands out one object text at a time."""
+
+    NAME = NAME
 
     def skip_space(self) -> bool:
         """Move past whitespace and commas; False when the text is exhausted."""
@@ -110,12 +112,6 @@ class _Reader(DocumentScan):
             else:
                 self.reject("malformed_json", r.pos, text)
         r.advance(end)
-
-    def batch(self) -> Batch:
-        done = self.r.lines_done()
-        b = make_batch(self.rows, self.rejects, done - self.mark, self.ctx, NAME)
-        self.rows, self.rejects, self.mark = [], [], done
-        return b
 
 
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:

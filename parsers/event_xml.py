@@ -25,7 +25,6 @@ from .event_common import (
     as_text,
     clean_message,
     level_from_name,
-    make_batch,
     parse_event_time,
 )
 
@@ -163,6 +162,8 @@ def detect(head: Head) -> bool:
 class _Scan(DocumentScan):
     """State of one pass over an XML export: collected rows and rejects, and where we are."""
 
+    NAME = NAME
+
     def outside(self, end: int) -> None:
         """Consume text between events up to buf[end]; anything but wrappers is a reject."""
         r = self.r
@@ -187,12 +188,6 @@ class _Scan(DocumentScan):
             row.update(line_no=line, line_count=last_line - line + 1, byte_offset=offset, raw=fragment)
             self.rows.append(row)
         r.advance(end)
-
-    def batch(self) -> Batch:
-        done = self.r.lines_done()
-        b = make_batch(self.rows, self.rejects, done - self.mark, self.ctx, NAME)
-        self.rows, self.rejects, self.mark = [], [], done
-        return b
 
 
 def _doctype_end(buf: str, start: int) -> int:
