@@ -99,7 +99,7 @@ class Batch:
     rejects: pl.DataFrame
     lines: int
     notes: list[str] = field(default_factory=list)  # problems worth a line in the summary
-    #: Lines that parsed as records but hold none of ParseContext.keep_any, so were not cut into
+    #: Lines that parsed as records but do not match ParseContext.keep_regex, so were not cut into
     #: fields: they count as records, nothing downstream could match them.
     quiet: int = 0
 
@@ -126,10 +126,8 @@ class ParseContext:
     start_offset: int = 0  # byte offset of the first byte in the whole file
     batch_bytes: int = 16 << 20  # how many bytes to frame at a time (fewer, larger polars calls)
     final: bool = True  # False when more bytes may follow (watch mode): keep partial lines
-    #: Case-insensitive literals; a parser may skip cutting valid lines that hold none of them
-    #: (the pipeline passes every code hint, level word and anchor it could match). None: keep all.
-    keep_any: tuple[str, ...] | None = None
-    #: The same prefilter as one regex (needles plus failure-code shapes); preferred when set.
+    #: A regex (the pipeline's needles and failure-code shapes); a parser may skip cutting valid
+    #: lines that do not match it into fields, counting them as quiet records. None: keep all.
     keep_regex: str | None = None
     #: Parser state carried in when reading starts mid-file (a split range, a resumed tail),
     #: e.g. {"tz_min": 330} for the classic WindowsUpdate.log zone in force at that point.

@@ -164,8 +164,7 @@ def _rejects(rows: pl.DataFrame, source: str, reason: str) -> pl.DataFrame:
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
     """Stream records from a WindowsUpdate.log of either form (or a mix, e.g. pasted fragments).
 
-    Every line is validated; only lines holding one of `ctx.keep_any` (or matching
-    `ctx.keep_regex`) are cut into fields
+    Every line is validated; only lines matching `ctx.keep_regex` are cut into fields
     (the rest are counted as quiet records), which is where most of the speed comes from.
     """
     last_tz: int | None = ctx.state.get("tz_min")
@@ -173,8 +172,6 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
     def keep(text: pl.Expr) -> pl.Expr:
         if ctx.keep_regex:  # one pass: needles and code shapes in a single regex
             return text.str.contains(ctx.keep_regex)
-        if ctx.keep_any is not None:
-            return text.str.contains_any(list(ctx.keep_any), ascii_case_insensitive=True)
         return pl.lit(True)
 
     line = pl.col("line")

@@ -105,7 +105,7 @@ class Matcher:
     def needles(self, family: str) -> tuple[str, ...]:
         """Every literal a line of this family must hold to possibly produce a phrase hit, an
         unknown-problem row or a success marker: with codes.MAY_HOLD_CODE, the parsers' prefilter
-        (`ParseContext.keep_any`, `keep_regex`)."""
+        (`ParseContext.keep_regex`)."""
         return tuple(sorted({*LEVEL_HINTS, *self.family_anchors.get(family, ()),
                              *(m.lower() for m in self.success_markers)}))
 

@@ -212,7 +212,6 @@ class SourceScanner:
                            start_offset=det.bom_len, batch_bytes=self.options.batch_bytes)
         if self.options.fast:
             family = FAMILY.get(det.parser.name, "text")
-            ctx.keep_any = self.matcher.needles(family)
             ctx.keep_regex = self.matcher.keep_pattern(family)
         ctx.fast = self.options.fast
         for k, v in (ctx_overrides or {}).items():
