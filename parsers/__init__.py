@@ -43,7 +43,6 @@ FAMILY: dict[str, str] = {
     "evtx": "event4502",
     "event-xml": "event4502",
     "event-csv": "event4502",
-    "event-txt": "event4502",
     "event-text": "event4502",
     "event-json": "event4502",
     "omsupdatemgmt": "omsupdatemgmt",
