@@ -130,7 +130,9 @@ class ParseContext:
     #: lines that do not match it into fields, counting them as quiet records. None: keep all.
     keep_regex: str | None = None
     #: Parser state carried in when reading starts mid-file (a split range, a resumed tail),
-    #: e.g. {"tz_min": 330} for the classic WindowsUpdate.log zone in force at that point.
+    #: e.g. {"tz_min": 330} for the classic WindowsUpdate.log zone in force at that point. A
+    #: value may be a zero-argument callable, called only if the parser needs it (a lookback
+    #: that costs a read of the file before the range, pointless for a file with no classic lines).
     state: dict = field(default_factory=dict)
     #: False selects the plain reference path (Python line splitting, the general regexes):
     #: slower, and used by tests to prove the fast paths give the same answers.

@@ -167,7 +167,9 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
     Every line is validated; only lines matching `ctx.keep_regex` are cut into fields
     (the rest are counted as quiet records), which is where most of the speed comes from.
     """
-    last_tz: int | None = ctx.state.get("tz_min")
+    carried = ctx.state.get("tz_min")
+    last_tz: int | None = None if callable(carried) else carried
+    lookup = carried if callable(carried) else None
 
     def keep(text: pl.Expr) -> pl.Expr:
         if ctx.keep_regex:  # one pass: needles and code shapes in a single regex
@@ -209,10 +211,12 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
                 .drop_nulls("tz_min")
             )
             kept_classic = classic_all.filter(pl.col("keep"))
+            if kept_classic.height and lookup is not None:  # the zone in force before this range
+                last_tz, lookup = lookup(), None
             if kept_classic.height:
                 parsed.append(conform_wu(_classic_records(kept_classic, banners, ctx.assume_tz, last_tz)))
             if banners.height:
-                last_tz = int(banners["tz_min"][-1])
+                last_tz, lookup = int(banners["tz_min"][-1]), None
             valid += int((other["etw_ok"] | other["classic_ok"]).sum())
             junk = other.filter(~pl.col("etw_ok") & ~pl.col("classic_ok") & (line.str.strip_chars() != ""))
             if junk.height:

@@ -16,6 +16,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
+from functools import partial
 from itertools import pairwise
 from multiprocessing import get_context
 from pathlib import Path
@@ -88,7 +89,7 @@ def plan_work(units: list[Unit], jobs: int, options: ScanOptions) -> list[WorkIt
 
     for u in units:
         size = u.path.stat().st_size if u.path.is_file() else 0
-        if size < GROUP_BYTES // 4:
+        if size < min(GROUP_BYTES // 4, options.split_min_bytes):
             group.append(u)
             group_bytes += size
             if group_bytes >= GROUP_BYTES or len(group) >= GROUP_UNITS:
@@ -124,10 +125,9 @@ def scan_item(item: WorkItem, options: ScanOptions, parts_dir: Path, limits: Lim
     ref, stream = next(x for x in walker if not isinstance(x, Problem))
     host = normalise_host(ref.path_host) or default_host
     state = {}
-    if item.start:  # the classic zone in force where this range starts (a banner before it)
-        tz = last_banner_tz(stream.fileno(), max(0, item.start - TZ_LOOKBACK), item.start, "utf-8")
-        if tz is not None:
-            state["tz_min"] = tz
+    if item.start:  # the classic zone in force where this range starts, looked up only if needed
+        state["tz_min"] = partial(last_banner_tz, stream.fileno(), max(0, item.start - TZ_LOOKBACK), item.start,
+                                  "utf-8")
     stat = scanner.scan_stream(ref.logical, RangeStream(stream.fileno(), item.start, item.end), host,
                                ctx_overrides={"start_offset": item.start, "state": state} if item.start else None)
     walker.close()

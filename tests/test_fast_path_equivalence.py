@@ -11,7 +11,8 @@ import polars as pl
 import pytest
 from conftest import SAMPLES
 from umtriage.pipeline.process import ScanOptions
-from umtriage.pipeline.scan import run_scan
+from umtriage.pipeline.scan import plan_work, run_scan
+from umtriage.pipeline.sources import list_units
 
 GEN_PATH = Path(__file__).resolve().parents[1] / "bench" / "gen_wulog.py"
 _spec = importlib.util.spec_from_file_location("gen_wulog_eq", GEN_PATH)
@@ -51,8 +52,10 @@ def test_generated_log_fast_and_split_equal_reference(tmp_path: Path, form: str)
     fast = _scan([tmp_path / "in"], tmp_path / "fast", ScanOptions(), 1)
     # cut the 3 MB file into line-aligned ranges as a big file would be, scan them in real worker
     # processes beside this one, and stitch them back
-    split = _scan([tmp_path / "in"], tmp_path / "split",
-                  replace(ScanOptions(), split_min_bytes=1 << 20, parallel_min_bytes=0), 3)
+    split_options = replace(ScanOptions(), split_min_bytes=1 << 20, parallel_min_bytes=0)
+    units, _ = list_units([tmp_path / "in"])
+    assert sum(item.end is not None for item in plan_work(units, 3, split_options)) >= 3  # really cut
+    split = _scan([tmp_path / "in"], tmp_path / "split", split_options, 3)
     assert ref.summary["matched_records"] > 100
     _assert_same(tmp_path / "fast", tmp_path / "ref", fast.summary, ref.summary)
     _assert_same(tmp_path / "split", tmp_path / "ref", split.summary, ref.summary)
