@@ -114,13 +114,13 @@ def _options(args, forced: str | None):
 
 
 def cmd_scan(args) -> int:
+    if args.jobs > 1:  # this process scans beside the workers: one polars thread each, read at polars' import
+        os.environ.setdefault("POLARS_MAX_THREADS", "1")
     from contextlib import nullcontext
 
     from umtriage.patterns.catalog import CatalogError
     from umtriage.pipeline.scan import run_scan
 
-    if args.jobs > 1:  # this process scans beside the workers: one polars thread each (set before import)
-        os.environ.setdefault("POLARS_MAX_THREADS", "1")
     tables, forced = _split_formats(args.format)
     options = _options(args, forced)
     for p in args.paths:

@@ -33,9 +33,11 @@ from .sources import Limits, Problem, Unit, detect_archive, fallback_host, is_ar
 from .streams import RangeStream
 from .tail import last_banner_tz
 
-#: A big file is cut into this many ranges per process (a queue keeps every core busy to the
-#: end), but no range smaller than MIN_RANGE_BYTES.
-RANGES_PER_JOB, MIN_RANGE_BYTES = 2, 64 << 20
+#: A big file is cut into ranges of falling size (guided self-scheduling): each range is the
+#: rest of the file divided by GUIDED_FACTOR x processes, but no smaller than MIN_RANGE_BYTES.
+#: Big ranges first keep the per-range cost low; small ones last let every process finish at
+#: nearly the same time, although the worker processes start a few tenths of a second late.
+GUIDED_FACTOR, MIN_RANGE_BYTES = 2, 32 << 20
 #: How far back a range that starts mid-file looks for the classic `tz:` banner in force.
 TZ_LOOKBACK = 256 << 20
 #: Formats whose records are single lines, so any line boundary is a safe place to cut.
@@ -59,17 +61,28 @@ class WorkItem:
     parser: str | None = None
 
 
-def _split_points(path: Path, size: int, pieces: int) -> list[int]:
-    """Byte offsets just after a newline near each 1/pieces of the file."""
+def _range_targets(size: int, jobs: int) -> list[int]:
+    """Where to cut a file of `size` bytes for `jobs` processes (before aligning to lines)."""
+    if size < jobs * MIN_RANGE_BYTES:  # small: one equal range per process
+        return [k * size // jobs for k in range(1, jobs)]
+    cuts, at = [], 0
+    while size - at > MIN_RANGE_BYTES * 3 // 2:  # a last range under 1.5x the minimum stays whole
+        at += max(MIN_RANGE_BYTES, (size - at) // (GUIDED_FACTOR * jobs))
+        cuts.append(at)
+    return cuts
+
+
+def _split_points(path: Path, size: int, targets: list[int]) -> list[int]:
+    """[0, the byte just after the first newline at or after each target..., size]."""
     points = [0]
     with open(path, "rb") as f:
-        for k in range(1, pieces):
-            f.seek(k * size // pieces)
+        for target in targets:
+            f.seek(target)
             window = f.read(1 << 20)
             nl = window.find(b"\n")
             if nl < 0:
                 continue
-            at = k * size // pieces + nl + 1
+            at = target + nl + 1
             if at > points[-1] and at < size:
                 points.append(at)
     return [*points, size]
@@ -107,7 +120,7 @@ def plan_work(units: list[Unit], jobs: int, options: ScanOptions) -> list[WorkIt
         if parser is None:
             items.append(WorkItem(len(items), (u,)))
             continue
-        points = _split_points(u.path, size, min(jobs * RANGES_PER_JOB, max(jobs, size // MIN_RANGE_BYTES)))
+        points = _split_points(u.path, size, _range_targets(size, jobs))
         for k, (a, b) in enumerate(pairwise(points)):
             items.append(WorkItem(len(items), (u,), a, b, k, parser))
     close_group()
@@ -338,7 +351,8 @@ def run_scan(
     sizes = [u.path.stat().st_size if u.path.exists() else 0 for u in units]
     items = plan_work(units, jobs, options)
     results: list[UnitResult] = []
-    if jobs > 1 and len(items) > 1 and sum(sizes) >= options.parallel_min_bytes:
+    parallel = jobs > 1 and len(items) > 1 and sum(sizes) >= options.parallel_min_bytes
+    if parallel:
         results = _run_shared_queue(items, jobs, options, parts_dir, limits, on_unit)
     else:
         for it in items:
@@ -352,6 +366,8 @@ def run_scan(
     parts = {t: [p for r in results for p in r.parts[t]] for t in SourceScanner.TABLES}
     tables = write_tables(out_dir, parts, catalog, window, formats)
     summary = _summary(paths, results, problems, tables, time.perf_counter() - t0)
+    summary["run"] = {"jobs": jobs, "processes": min(jobs, len(items)) if parallel else 1,
+                      "polars_threads": pl.thread_pool_size()}  # what a slow run's report needs to show
     write_json(summary, out_dir / "summary.json")
     shutil.rmtree(parts_dir, ignore_errors=True)
     return ScanResult(summary, tables.incidents, out_dir, [*tables.written, out_dir / "summary.json"])

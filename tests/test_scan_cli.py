@@ -1,6 +1,7 @@
 """End to end through the real `umtriage` command: tables, accounting, determinism, exit codes."""
 
 import json
+import os
 from pathlib import Path
 
 import polars as pl
@@ -69,6 +70,16 @@ def test_same_input_gives_byte_identical_tables(sample_scan: Path, tmp_path: Pat
     for name in ("incidents", "matches", "rejects", "unmatched"):
         assert (tmp_path / f"{name}.parquet").read_bytes() == (sample_scan / f"{name}.parquet").read_bytes(), name
         assert (tmp_path / f"{name}.csv").read_bytes() == (sample_scan / f"{name}.csv").read_bytes(), name
+
+
+def test_parallel_scan_gives_each_process_one_polars_thread(tmp_path: Path) -> None:
+    # with --jobs N the scanning processes fill the cores; a second polars thread in each only
+    # oversubscribes them. The variable must be set before polars is imported to take effect.
+    env = {k: v for k, v in os.environ.items() if k != "POLARS_MAX_THREADS"}
+    r = run_cli("scan", str(SAMPLES), "-o", str(tmp_path), "--jobs", "2", "-q", env=env)
+    assert r.returncode == 0, r.stderr
+    run = json.loads((tmp_path / "summary.json").read_text())["run"]
+    assert run["jobs"] == 2 and run["polars_threads"] == 1
 
 
 def test_incident_window_splits_bursts(tmp_path: Path) -> None:
