@@ -85,17 +85,17 @@ def _etw_fixed(frame: pl.DataFrame) -> pl.DataFrame:
     line = pl.col("line")
     sample = frame["line"][0]
     dsep, tsep = sample[4], sample[13]
-    fast = line.str.slice(0, 27).str.to_datetime(
-        f"%Y{dsep}%m{dsep}%d %H{tsep}%M{tsep}%S%.f", strict=False, time_unit="us"
-    )
-    return frame.lazy().with_columns(
-        # a file mixing date separators (rare: pasted fragments) falls back to the general form
-        stamp=pl.coalesce(fast, _etw_stamp(line.str.slice(0, 10), line.str.slice(11, 16))),
+    out = frame.lazy().with_columns(
+        stamp=line.str.slice(0, 27).str.to_datetime(
+            f"%Y{dsep}%m{dsep}%d %H{tsep}%M{tsep}%S%.f", strict=False, time_unit="us"),
         pid=line.str.slice(28, 5).str.strip_chars_end(),
         tid=line.str.slice(34, 5).str.strip_chars_end(),
         component=line.str.slice(40, 15).str.strip_chars(),
         message=line.str.slice(56),
     ).collect()
+    if out["stamp"].null_count():  # a file mixing date separators (rare: pasted fragments)
+        out = out.with_columns(pl.coalesce("stamp", _etw_stamp(line.str.slice(0, 10), line.str.slice(11, 16))))
+    return out
 
 
 def _etw_general(frame: pl.DataFrame) -> pl.DataFrame:

@@ -85,6 +85,19 @@ def test_etw_forms_dates_and_undecoded_lines() -> None:
     assert recs.row(3, named=True)["ts"] == datetime(2020, 9, 20, 21, 59, 59, 999999, tzinfo=UTC)
 
 
+def test_fixed_width_lines_with_mixed_date_separators_in_one_block() -> None:
+    # fragments pasted from machines of different cultures: the fast fixed-width cut reads the
+    # separators off the block's first line and must fall back for the others
+    lines = [f"2024{d}04{d}11 10{t}15{t}02.1234567 1234  5678  WebServices     *FAILED* [8024402C] call {i}"
+             for i, (d, t) in enumerate((("/", ":"), ("-", ":"), (".", "."), ("/", ":")))]
+    ctx = ParseContext(source="h/WindowsUpdate.log", encoding="auto", batch_bytes=1 << 20)
+    batches = list(PARSER.parse(io.BytesIO(("\n".join(lines) + "\n").encode()), ctx))
+    assert len(batches) == 1
+    recs = batches[0].records
+    assert recs["ts"].to_list() == [datetime(2024, 4, 11, 10, 15, 2, 123456, tzinfo=UTC)] * 4
+    assert recs["message"].to_list() == [f"*FAILED* [8024402C] call {i}" for i in range(4)]
+
+
 def test_iana_zone_assumption() -> None:
     recs, _, _ = parse_bytes((ETW[0] + "\n").encode(), tz="Europe/Stockholm")
     assert recs["ts"][0] == datetime(2024, 4, 11, 8, 15, 2, 123456, tzinfo=UTC)  # CEST, +02:00
