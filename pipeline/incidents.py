@@ -131,8 +131,7 @@ def _resolve(inc: pl.DataFrame, successes: pl.DataFrame, catalog: Catalog) -> pl
     succ = (
         successes.drop_nulls("ts")
         .select("host", "ts", pl.col("marker").str.to_lowercase())
-        .unique()
-        .sort("ts")
+        .sort("ts")  # repeats are harmless to the as-of join below, so no unique() pass
     )
     wants = (
         inc.select("incident_id", "host", "signature_id", "last_seen")

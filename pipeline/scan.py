@@ -12,7 +12,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
@@ -149,9 +149,9 @@ def scan_item(item: WorkItem, options: ScanOptions, parts_dir: Path, limits: Lim
     return UnitResult(item.index, [stat], [], scanner.close(), item.end - item.start)
 
 
-def _run_shared_queue(items: list[WorkItem], jobs: int, options: ScanOptions, parts_dir: Path, limits: Limits,
-                      on_unit: Callable[[int, int], None] | None) -> list[UnitResult]:
-    """`jobs - 1` worker processes and this process take items from one queue until it is empty.
+def _run_shared_queue(items: list[WorkItem], pool: Executor, workers: int, options: ScanOptions, parts_dir: Path,
+                      limits: Limits, on_unit: Callable[[int, int], None] | None) -> list[UnitResult]:
+    """`workers` pool processes and this process take items from one queue until it is empty.
 
     This process starts at once while the workers are still starting up, and one process fewer
     keeps the summed memory of a run lower.
@@ -170,30 +170,38 @@ def _run_shared_queue(items: list[WorkItem], jobs: int, options: ScanOptions, pa
         if on_unit:
             on_unit(r.index, r.bytes)
 
-    with _worker_environment(), ProcessPoolExecutor(max_workers=jobs - 1, mp_context=get_context("spawn")) as pool:
+    def feed() -> None:
+        pending: set = set()
+        try:
+            while True:
+                while len(pending) < workers and (it := take()) is not None:
+                    pending.add(pool.submit(scan_item, it, options, parts_dir, limits))
+                if not pending:
+                    return
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for f in finished:
+                    done(f.result())
+        except BaseException as exc:  # re-raised in the calling thread below
+            failure.append(exc)
 
-        def feed() -> None:
-            pending: set = set()
-            try:
-                while True:
-                    while len(pending) < jobs - 1 and (it := take()) is not None:
-                        pending.add(pool.submit(scan_item, it, options, parts_dir, limits))
-                    if not pending:
-                        return
-                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for f in finished:
-                        done(f.result())
-            except BaseException as exc:  # re-raised in the calling thread below
-                failure.append(exc)
-
-        feeder = threading.Thread(target=feed, name="umtriage-feeder")
-        feeder.start()
-        while (it := take()) is not None:
-            done(scan_item(it, options, parts_dir, limits))
-        feeder.join()
+    feeder = threading.Thread(target=feed, name="umtriage-feeder")
+    feeder.start()
+    while (it := take()) is not None:
+        done(scan_item(it, options, parts_dir, limits))
+    feeder.join()
     if failure:
         raise failure[0]
     return results
+
+
+@contextmanager
+def _worker_pool(workers: int) -> Iterator[Executor | None]:
+    """Spawned worker processes (None when there are none), alive until the tables are written."""
+    if workers < 1:
+        yield None
+        return
+    with _worker_environment(), ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        yield pool
 
 
 def _stitch_ranges(items: list[WorkItem], results: list[UnitResult]) -> list[UnitResult]:
@@ -350,21 +358,21 @@ def run_scan(
     parts_dir.mkdir()
     sizes = [u.path.stat().st_size if u.path.exists() else 0 for u in units]
     items = plan_work(units, jobs, options)
-    results: list[UnitResult] = []
     parallel = jobs > 1 and len(items) > 1 and sum(sizes) >= options.parallel_min_bytes
-    if parallel:
-        results = _run_shared_queue(items, jobs, options, parts_dir, limits, on_unit)
-    else:
-        for it in items:
-            r = scan_item(it, options, parts_dir, limits)
-            results.append(r)
-            if on_unit:
-                on_unit(r.index, r.bytes)
-    results.sort(key=lambda r: r.index)
-    results = _stitch_ranges(items, results)
-
-    parts = {t: [p for r in results for p in r.parts[t]] for t in SourceScanner.TABLES}
-    tables = write_tables(out_dir, parts, catalog, window, formats)
+    with _worker_pool(jobs - 1 if parallel else 0) as pool:
+        results: list[UnitResult] = []
+        if pool is not None:
+            results = _run_shared_queue(items, pool, jobs - 1, options, parts_dir, limits, on_unit)
+        else:
+            for it in items:
+                r = scan_item(it, options, parts_dir, limits)
+                results.append(r)
+                if on_unit:
+                    on_unit(r.index, r.bytes)
+        results.sort(key=lambda r: r.index)
+        results = _stitch_ranges(items, results)
+        parts = {t: [p for r in results for p in r.parts[t]] for t in SourceScanner.TABLES}
+        tables = write_tables(out_dir, parts, catalog, window, formats, offload=pool)
     summary = _summary(paths, results, problems, tables, time.perf_counter() - t0)
     summary["run"] = {"jobs": jobs, "processes": min(jobs, len(items)) if parallel else 1,
                       "polars_threads": pl.thread_pool_size()}  # what a slow run's report needs to show
@@ -383,14 +391,16 @@ class Tables:
 
 
 def write_tables(out_dir: Path, parts: dict[str, list[str]], catalog, window: timedelta,
-                 formats: tuple[str, ...]) -> Tables:
+                 formats: tuple[str, ...], *, offload: Executor | None = None) -> Tables:
     """Merge parts into the final tables, in canonical order, and write them (shared with watch mode).
 
     Canonical order (source, line_no, ...) makes the tables independent of the order in which
     files were processed: batch and watch give the same bytes for the same final files.
+    With `offload` (the scan's idle worker processes), one of them sorts and writes the matches
+    table while this process builds the incidents from its own copy.
     """
-    matches = _merge(parts["matches"], _match_schema()).select(MATCH_COLUMNS)
-    matches = matches.sort(["source", "line_no", "signature_id", "code"], nulls_last=True)
+    pending = offload.submit(_write_matches, out_dir, parts["matches"], formats) if offload else None
+    matches = _matches_table(parts["matches"])
     successes = _merge(parts["successes"], {"host": pl.String, "source": pl.String, "line_no": pl.Int64,
                                             "ts": pl.Datetime("us", "UTC"), "marker": pl.String})
     incidents = build_incidents(matches, successes, catalog, window)
@@ -399,10 +409,22 @@ def write_tables(out_dir: Path, parts: dict[str, list[str]], catalog, window: ti
     unmatched = _aggregate_unmatched(unmatched_rows.sort(["source", "line_no"]))
     written: list[Path] = []
     written += write_table(incidents, out_dir, "incidents", formats)
-    written += write_table(matches, out_dir, "matches", formats)
+    written += pending.result() if pending else _write_matches(out_dir, parts["matches"], formats, matches)
     written += write_table(rejects, out_dir, "rejects", formats)
     written += write_table(unmatched, out_dir, "unmatched", formats)
     return Tables(incidents, matches, rejects, unmatched, written)
+
+
+def _matches_table(parts: list[str]) -> pl.DataFrame:
+    """Every match, in canonical order (what matches.parquet holds)."""
+    matches = _merge(parts, _match_schema()).select(MATCH_COLUMNS)
+    return matches.sort(["source", "line_no", "signature_id", "code"], nulls_last=True)
+
+
+def _write_matches(out_dir: Path, parts: list[str], formats: tuple[str, ...],
+                   matches: pl.DataFrame | None = None) -> list[Path]:
+    """Write the matches table (in a worker process when the scan had some)."""
+    return write_table(_matches_table(parts) if matches is None else matches, out_dir, "matches", formats)
 
 
 def _match_schema() -> dict:
