@@ -12,7 +12,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
@@ -196,7 +196,8 @@ def _run_shared_queue(items: list[WorkItem], pool: Executor, workers: int, optio
 
 @contextmanager
 def _worker_pool(workers: int) -> Iterator[Executor | None]:
-    """Spawned worker processes (None when there are none), alive until the tables are written."""
+    """Spawned worker processes (None when there are none); they end, and free their memory,
+    before the tables are merged."""
     if workers < 1:
         yield None
         return
@@ -372,7 +373,7 @@ def run_scan(
         results.sort(key=lambda r: r.index)
         results = _stitch_ranges(items, results)
         parts = {t: [p for r in results for p in r.parts[t]] for t in SourceScanner.TABLES}
-        tables = write_tables(out_dir, parts, catalog, window, formats, offload=pool)
+    tables = write_tables(out_dir, parts, catalog, window, formats)
     summary = _summary(paths, results, problems, tables, time.perf_counter() - t0)
     summary["run"] = {"jobs": jobs, "processes": min(jobs, len(items)) if parallel else 1,
                       "polars_threads": pl.thread_pool_size()}  # what a slow run's report needs to show
@@ -391,40 +392,29 @@ class Tables:
 
 
 def write_tables(out_dir: Path, parts: dict[str, list[str]], catalog, window: timedelta,
-                 formats: tuple[str, ...], *, offload: Executor | None = None) -> Tables:
+                 formats: tuple[str, ...]) -> Tables:
     """Merge parts into the final tables, in canonical order, and write them (shared with watch mode).
 
     Canonical order (source, line_no, ...) makes the tables independent of the order in which
     files were processed: batch and watch give the same bytes for the same final files.
-    With `offload` (the scan's idle worker processes), one of them sorts and writes the matches
-    table while this process builds the incidents from its own copy.
     """
-    pending = offload.submit(_write_matches, out_dir, parts["matches"], formats) if offload else None
-    matches = _matches_table(parts["matches"])
-    successes = _merge(parts["successes"], {"host": pl.String, "source": pl.String, "line_no": pl.Int64,
-                                            "ts": pl.Datetime("us", "UTC"), "marker": pl.String})
-    incidents = build_incidents(matches, successes, catalog, window)
-    rejects = _merge(parts["rejects"], REJECT_SCHEMA).select(list(REJECT_SCHEMA)).sort(["source", "line_no"])
-    unmatched_rows = _merge(parts["unmatched"], UNMATCHED_ROW_SCHEMA)
-    unmatched = _aggregate_unmatched(unmatched_rows.sort(["source", "line_no"]))
-    written: list[Path] = []
-    written += write_table(incidents, out_dir, "incidents", formats)
-    written += pending.result() if pending else _write_matches(out_dir, parts["matches"], formats, matches)
+    matches = _merge(parts["matches"], _match_schema()).select(MATCH_COLUMNS)
+    matches = matches.sort(["source", "line_no", "signature_id", "code"], nulls_last=True)
+    # polars lets go of the GIL: the biggest table is written while the incidents are built
+    with ThreadPoolExecutor(1, thread_name_prefix="umtriage-writer") as writer:
+        matches_written = writer.submit(write_table, matches, out_dir, "matches", formats)
+        successes = _merge(parts["successes"], {"host": pl.String, "source": pl.String, "line_no": pl.Int64,
+                                                "ts": pl.Datetime("us", "UTC"), "marker": pl.String})
+        incidents = build_incidents(matches, successes, catalog, window)
+        rejects = _merge(parts["rejects"], REJECT_SCHEMA).select(list(REJECT_SCHEMA)).sort(["source", "line_no"])
+        unmatched_rows = _merge(parts["unmatched"], UNMATCHED_ROW_SCHEMA)
+        unmatched = _aggregate_unmatched(unmatched_rows.sort(["source", "line_no"]))
+        written: list[Path] = []
+        written += write_table(incidents, out_dir, "incidents", formats)
+        written += matches_written.result()
     written += write_table(rejects, out_dir, "rejects", formats)
     written += write_table(unmatched, out_dir, "unmatched", formats)
     return Tables(incidents, matches, rejects, unmatched, written)
-
-
-def _matches_table(parts: list[str]) -> pl.DataFrame:
-    """Every match, in canonical order (what matches.parquet holds)."""
-    matches = _merge(parts, _match_schema()).select(MATCH_COLUMNS)
-    return matches.sort(["source", "line_no", "signature_id", "code"], nulls_last=True)
-
-
-def _write_matches(out_dir: Path, parts: list[str], formats: tuple[str, ...],
-                   matches: pl.DataFrame | None = None) -> list[Path]:
-    """Write the matches table (in a worker process when the scan had some)."""
-    return write_table(_matches_table(parts) if matches is None else matches, out_dir, "matches", formats)
 
 
 def _match_schema() -> dict:
