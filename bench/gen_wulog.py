@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 #: Bump when the output for given parameters changes: cached files carry it in their name.
-GEN_VERSION = 2
+GEN_VERSION = 3
 FORMS = ("win10", "classic", "mixed")
 DEFAULT_ERROR_SHARE = 0.015
 
@@ -411,7 +411,7 @@ CLASSIC_FAIL = {
         (tpl("DnldMgr", "  * WARNING: Exit code = 0x$X", True), False),
         (tpl("DnldMgr", "**  END  **  DnldMgr: Downloading updates [CallerId = $caller]", False), True),
         (tpl("Report", _REPORT + "161\t101\t{$uid}\t$rev\t$x\t$caller\tFailure\tContent Download\tError: Download "
-                                 "failed.", False), False),
+                                 "failed.", True), False),  # its HRESULT field is the failure code
     ),
     "install": (
         (tpl("Handler", "FATAL: CBS called Error with 0x$x, ", True), True),

@@ -5,7 +5,9 @@ Spellings (../shared/reference/log-formats.md 1.3): `0x8024402C`, `[8024402C]`, 
 `Exception from HRESULT: 0x80070422`. A bare 8-hex run counts only after a context word or in
 brackets, and never when it continues with `-` or more hex (a GUID segment such as
 `{8024402C-...}` or `ServiceId = 80070005-1F2A-...`). Only failure HRESULTs (high bit set) count:
-`0x00000000` and the WU_S_ success codes `0x0024xxxx` never do.
+`0x00000000` and the WU_S_ success codes `0x0024xxxx` never do. The one bare code without a
+context word, the HRESULT field of a failed classic `REPORT EVENT`, is read by its grammar
+(parsers/grammar.py) on the few lines that can hold one.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import re
 
 import polars as pl
+from umtriage.parsers.grammar import parse_report_event
 
 #: One code token with its context; the trailing group keeps GUID segments and longer hex out.
 TOKEN = (
@@ -28,7 +31,10 @@ TOKEN = (
 MAY_HOLD_CODE = (
     r"(?i)0x[89a-f][0-9a-f]{7}|\[[89a-f][0-9a-f]{7}\]"
     r"|(?:hr|hresult|error|code|returned)\s*[=:]?\s*[89a-f][0-9a-f]{7}|-21[0-4]\d{7}"
+    r"|\t[89a-f][0-9a-f]{7}\t"  # the HRESULT field of a failed REPORT EVENT
 )
+#: Lines on which the REPORT EVENT grammar runs (its failure HRESULT is a tab-separated field).
+REPORT_CANDIDATE = r"^REPORT EVENT: \{.*\t[89a-fA-F][0-9a-fA-F]{7}\t"
 _HEX = r"(?i)([0-9a-f]{8})(?:[^0-9a-z\-]|$)"
 _DEC = r"(-21[0-4]\d{7})"
 
@@ -57,14 +63,27 @@ def extract_codes(messages: pl.Series) -> pl.Series:
         "row", tok=pl.col("m").str.extract_all(TOKEN)
     )
     flat = toks.explode("tok").drop_nulls("tok")
+    flat = flat.with_columns(code=_normalise_tokens(pl.col("tok"))).drop_nulls("code").select("row", "code")
+    # the report's own HRESULT field comes first in its message, so first in the list
+    flat = pl.concat([_report_event_codes(frame), flat])
     if flat.height == 0:
         return pl.Series("codes", [[] for _ in range(n)], dtype=pl.List(pl.String))
-    flat = flat.with_columns(code=_normalise_tokens(pl.col("tok"))).drop_nulls("code")
     grouped = flat.group_by("row", maintain_order=True).agg(pl.col("code").unique(maintain_order=True))
     full = pl.DataFrame({"row": pl.int_range(0, n, eager=True, dtype=pl.UInt32)}).join(
         grouped, on="row", how="left", maintain_order="left"
     )
     return full["code"].fill_null(pl.lit([], dtype=pl.List(pl.String))).alias("codes")
+
+
+def _report_event_codes(frame: pl.DataFrame) -> pl.DataFrame:
+    """(row, code) for failed classic REPORT EVENTs, read with the grammar on candidates only."""
+    cand = frame.filter(pl.col("m").str.contains(REPORT_CANDIDATE))
+    rows = []
+    for row, message in cand.iter_rows():
+        event = parse_report_event(message)
+        if event is not None and event.failure_code:
+            rows.append((row, event.failure_code))
+    return pl.DataFrame(rows, schema={"row": pl.UInt32, "code": pl.String}, orient="row")
 
 
 #: Events whose hex values are not failures: User32 1074 records a shutdown reason code

@@ -63,3 +63,43 @@ def test_extract_keeps_one_list_per_message() -> None:
 )
 def test_user_typed_codes(typed: str, code: str | None) -> None:
     assert normalise_code(typed) == code
+
+
+REPORT = ("REPORT EVENT: {{5F0D6A61-3C6E-4E1B-9B52-1B2C3D4E5F60}}\t2016-10-19 14:23:56:200-0600\t1\t{eid}\t101\t"
+          "{{D67661EB-2423-451D-BF5D-13199E37DF28}}\t201\t{hr}\tAutomaticUpdates\t{result}\t{category}\t{text}")
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        # a failed download names its code only in the HRESULT field
+        (REPORT.format(eid=167, hr="80246007", result="Failure", category="Content Download",
+                       text="Error: Download failed."), ["0x80246007"]),
+        # the field comes first in the line, the description's codes after it, each once
+        (REPORT.format(eid=148, hr="8024402c", result="Failure", category="Software Synchronization",
+                       text="failed with error 0x80240032 and 0x8024402c."), ["0x8024402C", "0x80240032"]),
+        (REPORT.format(eid=183, hr="0", result="Success", category="Content Install",
+                       text="Installation Successful"), []),
+        (REPORT.format(eid=183, hr="80246007", result="Success", category="Content Install", text="odd"), []),
+        (REPORT.format(eid=183, hr="00240001", result="Failure", category="Content Install", text="odd"), []),
+        # not a whole REPORT EVENT: the grammar refuses, so a bare tab-separated hex is no code
+        (REPORT.format(eid=167, hr="80246007", result="Failure", category="Content Download",
+                       text="x").split("\tAutomaticUpdates")[0] + "\t", []),
+        ("Summary\t80246007\tsomething else", []),
+    ],
+)
+def test_report_event_hresult_field_is_read_by_its_grammar(message: str, expected: list[str]) -> None:
+    assert codes_of(message) == expected
+
+
+def test_report_event_grammar_names_its_fields() -> None:
+    from umtriage.parsers.grammar import parse_report_event
+
+    event = parse_report_event(REPORT.format(eid=167, hr="80246007", result="Failure", category="Content Download",
+                                             text="Error: Download failed."))
+    assert event is not None
+    assert (event.event_id, event.category, event.result, event.caller) == (167, "Content Download", "Failure",
+                                                                            "AutomaticUpdates")
+    assert event.update_id == "{D67661EB-2423-451D-BF5D-13199E37DF28}"
+    assert event.description == "Error: Download failed." and event.failure_code == "0x80246007"
+    assert parse_report_event("REPORT EVENT: {not a guid}\t...") is None

@@ -59,3 +59,25 @@ def test_generated_log_fast_and_split_equal_reference(tmp_path: Path, form: str)
     assert ref.summary["matched_records"] > 100
     _assert_same(tmp_path / "fast", tmp_path / "ref", fast.summary, ref.summary)
     _assert_same(tmp_path / "split", tmp_path / "ref", split.summary, ref.summary)
+
+
+def test_failed_report_event_is_an_incident_on_both_paths(tmp_path: Path) -> None:
+    # a classic log whose only evidence of the failed download is the REPORT EVENT's HRESULT field:
+    # the prefilter must keep the line and the grammar must read the code, on both paths
+    host = tmp_path / "in" / "SRV-DL01"
+    host.mkdir(parents=True)
+    lines = [
+        "2016-10-19\t14:20:00:000\t1532\taa4\tMisc\t===========  Logging initialized (build: 7.6.7600.320, "
+        "tz: -0600)  ===========",
+        "2016-10-19\t14:24:01:200\t1532\taa4\tDnldMgr\tDownloading updates [CallerId = AutomaticUpdates]",
+        "2016-10-19\t14:24:01:300\t1532\taa4\tReport\tREPORT EVENT: {CA27992C-3791-43CF-8ED3-18B05939AB84}\t"
+        "2016-10-19 14:23:56:200-0600\t1\t167\t101\t{37EA312C-2424-4158-B30F-E614AA28DA4A}\t501\t80246007\t"
+        "AutomaticUpdates\tFailure\tContent Download\tDownload did not finish.",
+    ]
+    (host / "WindowsUpdate.log").write_text("\r\n".join(lines) + "\r\n")
+    fast = _scan([tmp_path / "in"], tmp_path / "fast", ScanOptions(), 1)
+    ref = _scan([tmp_path / "in"], tmp_path / "ref", ScanOptions(fast=False), 1)
+    _assert_same(tmp_path / "fast", tmp_path / "ref", fast.summary, ref.summary)
+    inc = pl.read_parquet(tmp_path / "fast" / "incidents.parquet")
+    assert inc.select("host", "code").rows() == [("srv-dl01", "0x80246007")]
+    assert inc["first_seen"][0].hour == 20  # 14:24 at -0600
