@@ -15,7 +15,8 @@ Shapes are from ../shared/reference/log-formats.md section 1. Lines are matched 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import BinaryIO
 
 import polars as pl
@@ -115,7 +116,7 @@ def _etw_finish(parts: list[pl.DataFrame], assume_tz: str) -> pl.DataFrame:
         parts = [parts[0], parts[1].select(parts[0].columns)]
     g = pl.concat(parts, how="vertical_relaxed")
     if len(parts) > 1:
-        g = g.sort("line_no")
+        g = g.sort(ROW)
     undecoded = (pl.col("component") == "") & pl.col("message").str.contains(UNDECODED)
     return g.with_columns(
         format=pl.lit("windowsupdate-etw"),
@@ -139,7 +140,7 @@ def _tz_minutes(expr: pl.Expr) -> pl.Expr:
 def _classic_records(rows: pl.DataFrame, banners: pl.DataFrame, assume_tz: str, last_tz: int | None) -> pl.DataFrame:
     """Classic lines to records; each takes the zone of the last `tz:` banner at or before it."""
     g = rows.with_columns(pl.col("line").str.extract_groups(CLASSIC_LINE).alias("g")).unnest("g")
-    g = g.join_asof(banners, on="line_no", strategy="backward").with_columns(
+    g = g.join_asof(banners, on=ROW, by="source", strategy="backward", check_sortedness=False).with_columns(
         pl.col("tz_min").fill_null(pl.lit(last_tz, dtype=pl.Int64))
     )
     stamp = pl.concat_str(pl.col("date"), pl.lit(" "), pl.col("time")).str.to_datetime(
@@ -154,11 +155,100 @@ def _classic_records(rows: pl.DataFrame, banners: pl.DataFrame, assume_tz: str, 
     )
 
 
-def _rejects(rows: pl.DataFrame, source: str, reason: str) -> pl.DataFrame:
+def _rejects(rows: pl.DataFrame, reason: str) -> pl.DataFrame:
     return rows.select(
-        pl.lit(source).alias("source"), "line_no", "byte_offset", pl.lit(reason).alias("reason"),
+        ROW, "source", "line_no", "byte_offset", pl.lit(reason).alias("reason"),
         pl.col("line").str.slice(0, RAW_CUT).alias("raw"),
     )
+
+
+#: A block's own row index: keeps rows in order across the parts a block is cut into, and
+#: orders the as-of join of classic lines to their `tz:` banners when a block holds many files.
+ROW = "_row"
+
+
+@dataclass
+class BlockResult:
+    """One block parsed: records and rejects (in line order, with a `source` column), the valid
+    lines per source (records plus quiet ones), the classic zone in force at its end, and the
+    zone lookup when this block did not need it."""
+
+    records: pl.DataFrame
+    rejects: pl.DataFrame
+    valid: pl.DataFrame  # source, valid
+    last_tz: int | None
+    tz_lookup: Callable[[], int | None] | None
+
+
+def parse_block(frame: pl.DataFrame, *, keep_regex: str | None, fast: bool, assume_tz: str,
+                last_tz: int | None = None, tz_lookup: Callable[[], int | None] | None = None) -> BlockResult:
+    """Parse a framed block whose `source` column names each line's file.
+
+    A block holds one piece of one stream (`parse`) or several whole small files (a bundle's
+    files parsed together: the per-call cost of the polars steps is paid once for all of them).
+    `last_tz` / `tz_lookup` carry the classic zone into a block that continues a stream.
+    """
+    line = pl.col("line")
+
+    def keep(text: pl.Expr) -> pl.Expr:
+        if keep_regex:  # one pass: needles and code shapes in a single regex
+            return text.str.contains(keep_regex)
+        return pl.lit(True)
+
+    frame = frame.with_columns(pl.int_range(0, pl.len(), dtype=pl.Int64).alias(ROW))
+    rejects = []
+    if frame["too_long"].any():
+        rejects.append(_rejects(frame.filter(pl.col("too_long")), "line_too_long"))
+        frame = frame.filter(~pl.col("too_long"))
+    # on a fixed-width line the message starts at column 56: only it is searched (codes,
+    # levels and phrases are all read from the message), 40% fewer bytes than the whole line
+    frame = frame.with_columns(
+        fixed=line.str.contains(ETW_FIXED) if fast else pl.lit(False),
+        keep=keep(line.str.slice(56)) if fast else pl.lit(False),
+    )
+    all_fixed = bool(frame["fixed"].all()) if frame.height else True
+    fixed = frame if all_fixed else frame.filter(pl.col("fixed"))
+    etw_parts, parsed = [], []
+    kept_fixed = fixed.filter(pl.col("keep"))
+    if kept_fixed.height:
+        etw_parts.append(_etw_fixed(kept_fixed))
+    valid = [fixed.select("source")]
+    if not all_fixed:  # Windows 10 lines that are not at the padded widths, classic lines, junk
+        other = frame.filter(~pl.col("fixed")).with_columns(
+            etw_ok=line.str.contains(ETW_PREFIX), classic_ok=line.str.contains(CLASSIC_PREFIX), keep=keep(line)
+        )
+        kept_general = other.filter(pl.col("etw_ok") & pl.col("keep"))
+        if kept_general.height:
+            etw_parts.append(_etw_general(kept_general))
+        classic_all = other.filter(pl.col("classic_ok") & ~pl.col("etw_ok"))
+        banners = (
+            classic_all.filter(line.str.contains("Logging initialized", literal=True))
+            .select(ROW, "source", tz_min=_tz_minutes(line))
+            .drop_nulls("tz_min")
+        )
+        kept_classic = classic_all.filter(pl.col("keep"))
+        if kept_classic.height and tz_lookup is not None:  # the zone in force before this block
+            last_tz, tz_lookup = tz_lookup(), None
+        if kept_classic.height:
+            parsed.append(conform_wu(_classic_records(kept_classic, banners, assume_tz, last_tz)))
+        if banners.height:
+            last_tz, tz_lookup = int(banners["tz_min"][-1]), None
+        valid.append(other.filter(pl.col("etw_ok") | pl.col("classic_ok")).select("source"))
+        junk = other.filter(~pl.col("etw_ok") & ~pl.col("classic_ok") & (line.str.strip_chars() != ""))
+        if junk.height:
+            rejects.append(_rejects(junk, "no_prefix"))
+    if etw_parts:
+        parsed.insert(0, conform_wu(_etw_finish(etw_parts, assume_tz)))
+    if len(parsed) > 1:
+        records = pl.concat(parsed).sort(ROW)
+    else:
+        records = parsed[0] if parsed else pl.DataFrame(schema=_BLOCK_RECORD_SCHEMA)
+    if len(rejects) > 1:
+        reject_frame = pl.concat(rejects).sort(ROW).drop(ROW)
+    else:
+        reject_frame = rejects[0].drop(ROW) if rejects else pl.DataFrame(schema=REJECT_SCHEMA)
+    counts = pl.concat(valid).group_by("source", maintain_order=True).len("valid")
+    return BlockResult(records.drop(ROW), reject_frame, counts, last_tz, tz_lookup)
 
 
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
@@ -170,72 +260,23 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
     carried = ctx.state.get("tz_min")
     last_tz: int | None = None if callable(carried) else carried
     lookup = carried if callable(carried) else None
-
-    def keep(text: pl.Expr) -> pl.Expr:
-        if ctx.keep_regex:  # one pass: needles and code shapes in a single regex
-            return text.str.contains(ctx.keep_regex)
-        return pl.lit(True)
-
-    line = pl.col("line")
-    empty_rejects = pl.DataFrame(schema=REJECT_SCHEMA)
     for block in context_lines(stream, ctx):
-        frame = block.frame
-        rejects = [empty_rejects]
-        if frame["too_long"].any():
-            rejects.append(_rejects(frame.filter(pl.col("too_long")), ctx.source, "line_too_long"))
-            frame = frame.filter(~pl.col("too_long"))
-        # on a fixed-width line the message starts at column 56: only it is searched (codes,
-        # levels and phrases are all read from the message), 40% fewer bytes than the whole line
-        frame = frame.with_columns(
-            fixed=line.str.contains(ETW_FIXED) if ctx.fast else pl.lit(False),
-            keep=keep(line.str.slice(56)) if ctx.fast else pl.lit(False),
-        )
-        all_fixed = bool(frame["fixed"].all()) if frame.height else True
-        fixed = frame if all_fixed else frame.filter(pl.col("fixed"))
-        etw_parts, parsed = [], []
-        kept_fixed = fixed.filter(pl.col("keep"))
-        if kept_fixed.height:
-            etw_parts.append(_etw_fixed(kept_fixed))
-        valid = fixed.height
-        if not all_fixed:  # Windows 10 lines that are not at the padded widths, classic lines, junk
-            other = frame.filter(~pl.col("fixed")).with_columns(
-                etw_ok=line.str.contains(ETW_PREFIX), classic_ok=line.str.contains(CLASSIC_PREFIX), keep=keep(line)
-            )
-            kept_general = other.filter(pl.col("etw_ok") & pl.col("keep"))
-            if kept_general.height:
-                etw_parts.append(_etw_general(kept_general))
-            classic_all = other.filter(pl.col("classic_ok") & ~pl.col("etw_ok"))
-            banners = (
-                classic_all.filter(line.str.contains("Logging initialized", literal=True))
-                .select("line_no", tz_min=_tz_minutes(line))
-                .drop_nulls("tz_min")
-            )
-            kept_classic = classic_all.filter(pl.col("keep"))
-            if kept_classic.height and lookup is not None:  # the zone in force before this range
-                last_tz, lookup = lookup(), None
-            if kept_classic.height:
-                parsed.append(conform_wu(_classic_records(kept_classic, banners, ctx.assume_tz, last_tz)))
-            if banners.height:
-                last_tz, lookup = int(banners["tz_min"][-1]), None
-            valid += int((other["etw_ok"] | other["classic_ok"]).sum())
-            junk = other.filter(~pl.col("etw_ok") & ~pl.col("classic_ok") & (line.str.strip_chars() != ""))
-            if junk.height:
-                rejects.append(_rejects(junk, ctx.source, "no_prefix"))
-        if etw_parts:
-            parsed.insert(0, conform_wu(_etw_finish(etw_parts, ctx.assume_tz)))
-        if len(parsed) > 1:
-            records = pl.concat(parsed).sort("line_no")
-        else:
-            records = parsed[0] if parsed else pl.DataFrame(schema=RECORD_SCHEMA)
-        records = records.with_columns(source=pl.lit(ctx.source, dtype=pl.String))
-        reject_frame = pl.concat(rejects).sort("line_no") if len(rejects) > 1 else empty_rejects
-        yield Batch(records, reject_frame, block.lines, quiet=valid - records.height)
+        frame = block.frame.with_columns(source=pl.lit(ctx.source, dtype=pl.String))
+        got = parse_block(frame, keep_regex=ctx.keep_regex, fast=ctx.fast, assume_tz=ctx.assume_tz,
+                          last_tz=last_tz, tz_lookup=lookup)
+        last_tz, lookup = got.last_tz, got.tz_lookup
+        valid = int(got.valid["valid"].sum())
+        yield Batch(got.records, got.rejects, block.lines, quiet=valid - got.records.height)
+
+
+#: Records as a block builds them: RECORD_SCHEMA plus the block's row index.
+_BLOCK_RECORD_SCHEMA = {**RECORD_SCHEMA, ROW: pl.Int64()}
 
 
 def conform_wu(g: pl.DataFrame) -> pl.DataFrame:
     """Derive level, raw and line_count for parsed WindowsUpdate lines."""
     if g.height == 0:
-        return pl.DataFrame(schema=RECORD_SCHEMA)
+        return pl.DataFrame(schema=_BLOCK_RECORD_SCHEMA)
     msg = pl.col("message")
     level = (
         pl.when(msg.str.contains(FAILED_MARK)).then(pl.lit("FAILED"))
@@ -246,9 +287,8 @@ def conform_wu(g: pl.DataFrame) -> pl.DataFrame:
             level=level,
             line_count=pl.lit(1, dtype=pl.Int64),
             raw=pl.col("line"),  # lines over the framing limit were rejected; evidence is cut when written
-            source=pl.lit(""),
         ),
-        RECORD_SCHEMA,
+        _BLOCK_RECORD_SCHEMA,
     )
 
 PARSER = ParserSpec(
