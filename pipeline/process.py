@@ -16,6 +16,8 @@ import polars as pl
 from umtriage.parsers import FAMILY
 from umtriage.parsers.base import RAW_CUT, REJECT_SCHEMA, ParseContext
 from umtriage.parsers.detect import Detection, detect, read_head
+from umtriage.parsers.textio import frame_lines
+from umtriage.parsers.windowsupdate import parse_block
 from umtriage.patterns.catalog import Catalog, load_catalog
 
 from .codes import codes_expr_mask, extract_codes
@@ -112,6 +114,18 @@ class PartWriter:
 _STATE: dict[tuple, tuple[Catalog, Matcher]] = {}
 
 
+def _read_up_to(stream: BinaryIO, limit: int) -> bytes:
+    """Everything in `stream`, or its first limit + 1 bytes when it holds more."""
+    chunks, got = [], 0
+    while got <= limit:
+        b = stream.read(min(1 << 20, limit + 1 - got))
+        if not b:
+            break
+        chunks.append(b)
+        got += len(b)
+    return b"".join(chunks)
+
+
 def _rewind(stream: BinaryIO) -> bool:
     """Seek a plain file back to its start; False for streams that cannot (archive members)."""
     try:
@@ -175,6 +189,10 @@ class SourceScanner:
     """Scans sources one after another into a set of part writers."""
 
     TABLES = ("matches", "rejects", "unmatched", "successes")
+    #: Whole files up to TOGETHER_FILE_BYTES of these parsers are parsed in groups of about
+    #: TOGETHER_BYTES (see _parse_together).
+    TOGETHER_PARSERS = ("windowsupdate",)
+    TOGETHER_FILE_BYTES, TOGETHER_BYTES = 4 << 20, 16 << 20
     #: Records are matched in groups of about this many rows (across small files too).
     FLUSH_ROWS = 25_000
 
@@ -185,25 +203,52 @@ class SourceScanner:
         self._pending: list[pl.DataFrame] = []
         self._pending_rows = 0
         self._stats: list[FileStat] = []
+        self._together: list[tuple[FileStat, Detection, bytes, str]] = []  # stat, detection, bytes, host
+        self._together_bytes = 0
         sig_rows = [(s.id, s.scenario) for s in self.matcher.sigs.values()]
         self.sig_table = pl.DataFrame(sig_rows, schema={"signature_id": pl.String, "scenario": pl.String},
                                       orient="row")
 
     def scan_stream(self, logical: str, stream: BinaryIO, path_host: str, *, ctx_overrides: dict | None = None,
-                    detection: Detection | None = None) -> FileStat:
+                    detection: Detection | None = None, size_hint: int | None = None,
+                    into: FileStat | None = None) -> FileStat:
         """Detect, parse and match one source. Never raises for bad content: errors land in the stat.
 
         `detection` skips detection: watch mode parses a slice from the middle of a file with the
-        parser and encoding it detected once from the file's head.
+        parser and encoding it detected once from the file's head. `into`: the stat to fill (a
+        fresh one by default). A small WindowsUpdate.log
+        (`size_hint`, the size the file system or archive declares) is read whole and parsed later
+        together with others (see `_parse_together`); its stat is filled in then, by `close()`.
         """
         head = read_head(stream)
         det = detection if detection is not None else detect(logical, head, self.options.forced_format)
-        stat = FileStat(source=logical, host=path_host, format=det.parser.name if det.parser else None)
+        stat = into or FileStat(source=logical, host=path_host, format=det.parser.name if det.parser else None)
         if det.parser is None:
             rest = len(head) + sum(len(b) for b in iter(lambda: stream.read(1 << 20), b""))
             stat.bytes, stat.skipped = rest, det.skip_reason
             return stat
         body = PrefixedStream(head[det.bom_len:], stream)
+        if (self.options.fast and detection is None and ctx_overrides is None and size_hint is not None
+                and size_hint <= self.TOGETHER_FILE_BYTES and det.parser.name in self.TOGETHER_PARSERS
+                and not det.head.encoding.startswith("utf-16")):
+            try:
+                data = _read_up_to(body, self.TOGETHER_FILE_BYTES)
+            except SourceError as exc:
+                stat.errors.append(f"reading stopped: {exc.problem.reason}")
+            except (OSError, EOFError, zlib.error, ValueError) as exc:
+                stat.errors.append(f"reading stopped: {type(exc).__name__}: {exc}")
+            else:
+                if len(data) <= self.TOGETHER_FILE_BYTES:  # the whole file: parse it with others
+                    self._together.append((stat, det, head[:det.bom_len] + data, path_host))
+                    self._together_bytes += len(data)
+                    stat.bytes = det.bom_len + len(data)
+                    if self._together_bytes >= self.TOGETHER_BYTES:
+                        self._parse_together()
+                    return stat
+                body = PrefixedStream(data, stream)  # bigger than declared: read it as a stream
+            if stat.errors:
+                stat.bytes = det.bom_len
+                return stat
         if det.parser.binary and _rewind(stream):
             body = PrefixedStream(b"", stream)  # a plain file: binary readers want their own handle on it
             body.name = getattr(stream, "name", None)  # type: ignore[attr-defined]
@@ -231,6 +276,47 @@ class SourceScanner:
         stat.bytes = det.bom_len + body.consumed
         stat.folded_lines = stat.lines - stat.records - stat.rejects
         return stat
+
+    def _parse_together(self) -> None:
+        """Parse the small WindowsUpdate.logs read so far as one frame: a bundle of thousands of
+        small files pays the per-call cost of each polars step once per group, not once per file.
+        Every file is framed on its own (line numbers, offsets, encodings); the counts are then
+        split back per file. Should that fail, each file is parsed alone, so errors land in its stat.
+        """
+        group, self._together, self._together_bytes = self._together, [], 0
+        if not group:
+            return
+        try:
+            frames = []
+            for stat, det, data, _ in group:
+                blocks = list(frame_lines(io.BytesIO(data[det.bom_len:]), det.head.encoding,
+                                          batch_bytes=self.options.batch_bytes, start_offset=det.bom_len))
+                stat.lines = sum(b.lines for b in blocks)
+                frames += [b.frame.with_columns(source=pl.lit(stat.source, dtype=pl.String)) for b in blocks]
+            got = parse_block(pl.concat(frames), keep_regex=self.matcher.keep_pattern(FAMILY["windowsupdate"]),
+                              fast=True, assume_tz=self.options.assume_tz)
+        except Exception:  # never lose a file to a shared failure: parse each alone, with its own report
+            for stat, det, data, path_host in group:
+                stat.lines = 0
+                self.scan_stream(stat.source, io.BytesIO(data), path_host, detection=det, into=stat)
+            return
+        valid = dict(got.valid.iter_rows())
+        rejected = dict(got.rejects.group_by("source").len().iter_rows()) if got.rejects.height else {}
+        hosts = pl.DataFrame(
+            [(stat.source, path_host, len(self._stats) + k) for k, (stat, _, _, path_host) in enumerate(group)],
+            schema={"source": pl.String, "path_host": pl.String, "stat_key": pl.Int32}, orient="row")
+        self._stats += [stat for stat, *_ in group]
+        for stat, *_ in group:
+            stat.records = valid.get(stat.source, 0)
+            stat.rejects = rejected.get(stat.source, 0)
+            stat.folded_lines = stat.lines - stat.records - stat.rejects
+        if got.rejects.height:
+            self.writers["rejects"].add(got.rejects.select(list(REJECT_SCHEMA)))
+        if got.records.height:
+            self._pending.append(compact_strings(got.records).join(hosts, on="source", maintain_order="left"))
+            self._pending_rows += got.records.height
+            if self._pending_rows >= self.FLUSH_ROWS:
+                self._flush()
 
     def _consume(self, records: pl.DataFrame, rejects: pl.DataFrame, path_host: str, stat: FileStat) -> None:
         stat.records += records.height
@@ -276,6 +362,7 @@ class SourceScanner:
             )
 
     def close(self) -> dict[str, list[str]]:
+        self._parse_together()
         self._flush()
         for w in self.writers.values():
             w.flush()

@@ -291,7 +291,7 @@ def scan_units(index: int, units: tuple[Unit, ...], options: ScanOptions, parts_
                     continue
                 ref, stream = item
                 host = normalise_host(ref.path_host) or default_host
-                files.append(scanner.scan_stream(ref.logical, stream, host))
+                files.append(scanner.scan_stream(ref.logical, stream, host, size_hint=ref.size))
         except OSError as exc:
             problems.append({"source": "/".join(unit.rel_parts), "reason": "unreadable", "detail": str(exc)})
         size += unit.path.stat().st_size if unit.path.exists() else 0

@@ -81,3 +81,53 @@ def test_failed_report_event_is_an_incident_on_both_paths(tmp_path: Path) -> Non
     inc = pl.read_parquet(tmp_path / "fast" / "incidents.parquet")
     assert inc.select("host", "code").rows() == [("srv-dl01", "0x80246007")]
     assert inc["first_seen"][0].hour == 20  # 14:24 at -0600
+
+
+def _per_source(summary: dict) -> list[tuple]:
+    keys = ("source", "host", "format", "bytes", "lines", "records", "folded_lines", "rejects", "matched_records",
+            "errors")
+    return sorted(tuple(str(f[k]) for k in keys) for f in summary["sources"])
+
+
+def test_small_files_parsed_together_account_per_file(tmp_path: Path) -> None:
+    # many small WindowsUpdate.logs are parsed as one frame; every file must still get its own
+    # lines, records, rejects, offsets, zone and host, as when each is parsed alone
+    root = tmp_path / "in"
+    for k, form in enumerate(("win10", "classic", "mixed", "classic")):
+        host = root / f"HOST{k}"
+        host.mkdir(parents=True)
+        gen.write_log(host / "WindowsUpdate.log", 60_000 + 10_000 * k, form=form, seed=20 + k, host=f"HOST{k}")
+    with open(root / "HOST1" / "WindowsUpdate.log", "ab") as f:  # junk, a huge line, no final newline
+        f.write(b"not a log line\n" + b"x" * (1 << 21) + b"\n2023-11-10\t10:44:00:954\t1097\t150a\tAgent\t"
+                b"  * WARNING: Exit code = 0x8024402C")
+    (root / "HOST2" / "WindowsUpdate.log").write_bytes(
+        b"\xef\xbb\xbf" + (root / "HOST2" / "WindowsUpdate.log").read_bytes())  # a BOM shifts every offset
+    fast = _scan([root], tmp_path / "fast", ScanOptions(), 1)
+    ref = _scan([root], tmp_path / "ref", ScanOptions(fast=False), 1)
+    _assert_same(tmp_path / "fast", tmp_path / "ref", fast.summary, ref.summary)
+    assert _per_source(fast.summary) == _per_source(ref.summary)
+    assert fast.summary["rejects_by_reason"] == {"line_too_long": 1, "no_prefix": 1}
+    assert len({f["host"] for f in fast.summary["sources"]}) == 4
+
+
+def test_a_failing_group_parse_falls_back_to_one_file_at_a_time(tmp_path: Path, monkeypatch) -> None:
+    # fault injection: should the shared parse of a group fail, each file is parsed alone, so
+    # nothing is lost and every error would land in the right file's report
+    import umtriage.pipeline.process as process
+
+    real = process.parse_block
+
+    def fails_on_groups(frame, **kw):
+        if frame["source"].n_unique() > 1:
+            raise RuntimeError("injected")
+        return real(frame, **kw)
+
+    root = tmp_path / "in"
+    for k in range(3):
+        (root / f"H{k}").mkdir(parents=True)
+        gen.write_log(root / f"H{k}" / "WindowsUpdate.log", 50_000, form="mixed", seed=40 + k, host=f"H{k}")
+    ref = _scan([root], tmp_path / "ref", ScanOptions(fast=False), 1)
+    monkeypatch.setattr(process, "parse_block", fails_on_groups)
+    fast = _scan([root], tmp_path / "fast", ScanOptions(), 1)
+    _assert_same(tmp_path / "fast", tmp_path / "ref", fast.summary, ref.summary)
+    assert _per_source(fast.summary) == _per_source(ref.summary)
