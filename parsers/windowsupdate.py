@@ -140,7 +140,7 @@ def _tz_minutes(expr: pl.Expr) -> pl.Expr:
 def _classic_records(rows: pl.DataFrame, banners: pl.DataFrame, assume_tz: str, last_tz: int | None) -> pl.DataFrame:
     """Classic lines to records; each takes the zone of the last `tz:` banner at or before it."""
     g = rows.with_columns(pl.col("line").str.extract_groups(CLASSIC_LINE).alias("g")).unnest("g")
-    g = g.join_asof(banners, on=ROW, by="source", strategy="backward", check_sortedness=False).with_columns(
+    g = g.join_asof(banners, on=ROW, by=SRC, strategy="backward", check_sortedness=False).with_columns(
         pl.col("tz_min").fill_null(pl.lit(last_tz, dtype=pl.Int64))
     )
     stamp = pl.concat_str(pl.col("date"), pl.lit(" "), pl.col("time")).str.to_datetime(
@@ -157,7 +157,7 @@ def _classic_records(rows: pl.DataFrame, banners: pl.DataFrame, assume_tz: str, 
 
 def _rejects(rows: pl.DataFrame, reason: str) -> pl.DataFrame:
     return rows.select(
-        ROW, "source", "line_no", "byte_offset", pl.lit(reason).alias("reason"),
+        ROW, SRC, "line_no", "byte_offset", pl.lit(reason).alias("reason"),
         pl.col("line").str.slice(0, RAW_CUT).alias("raw"),
     )
 
@@ -165,6 +165,8 @@ def _rejects(rows: pl.DataFrame, reason: str) -> pl.DataFrame:
 #: A block's own row index: keeps rows in order across the parts a block is cut into, and
 #: orders the as-of join of classic lines to their `tz:` banners when a block holds many files.
 ROW = "_row"
+#: Index of the line's file in the list of sources a block covers.
+SRC = "_src"
 
 
 @dataclass
@@ -180,15 +182,20 @@ class BlockResult:
     tz_lookup: Callable[[], int | None] | None
 
 
-def parse_block(frame: pl.DataFrame, *, keep_regex: str | None, fast: bool, assume_tz: str,
+def parse_block(frame: pl.DataFrame, sources: list[str], *, keep_regex: str | None, fast: bool, assume_tz: str,
                 last_tz: int | None = None, tz_lookup: Callable[[], int | None] | None = None) -> BlockResult:
-    """Parse a framed block whose `source` column names each line's file.
+    """Parse a framed block of lines from `sources`; a `src` column (index into `sources`) says
+    whose each line is, and may be left out when there is one source.
 
     A block holds one piece of one stream (`parse`) or several whole small files (a bundle's
     files parsed together: the per-call cost of the polars steps is paid once for all of them).
     `last_tz` / `tz_lookup` carry the classic zone into a block that continues a stream.
     """
     line = pl.col("line")
+    if SRC not in frame.columns:
+        frame = frame.with_columns(pl.lit(0, dtype=pl.UInt32).alias(SRC))
+    names = pl.DataFrame({SRC: pl.int_range(0, len(sources), eager=True, dtype=pl.UInt32),
+                          "source": pl.Series(sources, dtype=pl.String)})
 
     def keep(text: pl.Expr) -> pl.Expr:
         if keep_regex:  # one pass: needles and code shapes in a single regex
@@ -212,7 +219,7 @@ def parse_block(frame: pl.DataFrame, *, keep_regex: str | None, fast: bool, assu
     kept_fixed = fixed.filter(pl.col("keep"))
     if kept_fixed.height:
         etw_parts.append(_etw_fixed(kept_fixed))
-    valid = [fixed.select("source")]
+    valid = [fixed.select(SRC)]
     if not all_fixed:  # Windows 10 lines that are not at the padded widths, classic lines, junk
         other = frame.filter(~pl.col("fixed")).with_columns(
             etw_ok=line.str.contains(ETW_PREFIX), classic_ok=line.str.contains(CLASSIC_PREFIX), keep=keep(line)
@@ -223,7 +230,7 @@ def parse_block(frame: pl.DataFrame, *, keep_regex: str | None, fast: bool, assu
         classic_all = other.filter(pl.col("classic_ok") & ~pl.col("etw_ok"))
         banners = (
             classic_all.filter(line.str.contains("Logging initialized", literal=True))
-            .select(ROW, "source", tz_min=_tz_minutes(line))
+            .select(ROW, SRC, tz_min=_tz_minutes(line))
             .drop_nulls("tz_min")
         )
         kept_classic = classic_all.filter(pl.col("keep"))
@@ -233,7 +240,7 @@ def parse_block(frame: pl.DataFrame, *, keep_regex: str | None, fast: bool, assu
             parsed.append(conform_wu(_classic_records(kept_classic, banners, assume_tz, last_tz)))
         if banners.height:
             last_tz, tz_lookup = int(banners["tz_min"][-1]), None
-        valid.append(other.filter(pl.col("etw_ok") | pl.col("classic_ok")).select("source"))
+        valid.append(other.filter(pl.col("etw_ok") | pl.col("classic_ok")).select(SRC))
         junk = other.filter(~pl.col("etw_ok") & ~pl.col("classic_ok") & (line.str.strip_chars() != ""))
         if junk.height:
             rejects.append(_rejects(junk, "no_prefix"))
@@ -246,9 +253,17 @@ def parse_block(frame: pl.DataFrame, *, keep_regex: str | None, fast: bool, assu
     if len(rejects) > 1:
         reject_frame = pl.concat(rejects).sort(ROW).drop(ROW)
     else:
-        reject_frame = rejects[0].drop(ROW) if rejects else pl.DataFrame(schema=REJECT_SCHEMA)
-    counts = pl.concat(valid).group_by("source", maintain_order=True).len("valid")
-    return BlockResult(records.drop(ROW), reject_frame, counts, last_tz, tz_lookup)
+        reject_frame = rejects[0].drop(ROW) if rejects else pl.DataFrame(schema=_BLOCK_REJECT_SCHEMA)
+    counts = pl.concat(valid).group_by(SRC, maintain_order=True).len("valid")
+
+    def named(df: pl.DataFrame) -> pl.DataFrame:  # the file names, on the few rows that come out
+        if len(sources) == 1:
+            return df.with_columns(source=pl.lit(sources[0], dtype=pl.String)).drop(SRC)
+        return df.drop("source", strict=False).join(names, on=SRC, how="left", maintain_order="left").drop(SRC)
+
+    return BlockResult(named(records.drop(ROW)).select(list(RECORD_SCHEMA)),
+                       named(reject_frame).select(list(REJECT_SCHEMA)), named(counts).select("source", "valid"),
+                       last_tz, tz_lookup)
 
 
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
@@ -261,16 +276,16 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
     last_tz: int | None = None if callable(carried) else carried
     lookup = carried if callable(carried) else None
     for block in context_lines(stream, ctx):
-        frame = block.frame.with_columns(source=pl.lit(ctx.source, dtype=pl.String))
-        got = parse_block(frame, keep_regex=ctx.keep_regex, fast=ctx.fast, assume_tz=ctx.assume_tz,
-                          last_tz=last_tz, tz_lookup=lookup)
+        got = parse_block(block.frame, [ctx.source], keep_regex=ctx.keep_regex, fast=ctx.fast,
+                          assume_tz=ctx.assume_tz, last_tz=last_tz, tz_lookup=lookup)
         last_tz, lookup = got.last_tz, got.tz_lookup
         valid = int(got.valid["valid"].sum())
         yield Batch(got.records, got.rejects, block.lines, quiet=valid - got.records.height)
 
 
 #: Records as a block builds them: RECORD_SCHEMA plus the block's row index.
-_BLOCK_RECORD_SCHEMA = {**RECORD_SCHEMA, ROW: pl.Int64()}
+_BLOCK_RECORD_SCHEMA = {**RECORD_SCHEMA, ROW: pl.Int64(), SRC: pl.UInt32()}
+_BLOCK_REJECT_SCHEMA = {SRC: pl.UInt32(), **{k: v for k, v in REJECT_SCHEMA.items() if k != "source"}}
 
 
 def conform_wu(g: pl.DataFrame) -> pl.DataFrame:

@@ -17,7 +17,7 @@ from umtriage.parsers import FAMILY
 from umtriage.parsers.base import RAW_CUT, REJECT_SCHEMA, ParseContext
 from umtriage.parsers.detect import Detection, detect, read_head
 from umtriage.parsers.textio import frame_lines
-from umtriage.parsers.windowsupdate import parse_block
+from umtriage.parsers.windowsupdate import SRC, parse_block
 from umtriage.patterns.catalog import Catalog, load_catalog
 
 from .codes import codes_expr_mask, extract_codes
@@ -288,13 +288,14 @@ class SourceScanner:
             return
         try:
             frames = []
-            for stat, det, data, _ in group:
+            for k, (stat, det, data, _) in enumerate(group):
                 blocks = list(frame_lines(io.BytesIO(data[det.bom_len:]), det.head.encoding,
                                           batch_bytes=self.options.batch_bytes, start_offset=det.bom_len))
                 stat.lines = sum(b.lines for b in blocks)
-                frames += [b.frame.with_columns(source=pl.lit(stat.source, dtype=pl.String)) for b in blocks]
-            got = parse_block(pl.concat(frames), keep_regex=self.matcher.keep_pattern(FAMILY["windowsupdate"]),
-                              fast=True, assume_tz=self.options.assume_tz)
+                frames += [b.frame.with_columns(pl.lit(k, dtype=pl.UInt32).alias(SRC)) for b in blocks]
+            got = parse_block(pl.concat(frames), [stat.source for stat, *_ in group],
+                              keep_regex=self.matcher.keep_pattern(FAMILY["windowsupdate"]), fast=True,
+                              assume_tz=self.options.assume_tz)
         except Exception:  # never lose a file to a shared failure: parse each alone, with its own report
             for stat, det, data, path_host in group:
                 stat.lines = 0
