@@ -114,8 +114,10 @@ def _options(args, forced: str | None):
 
 
 def cmd_scan(args) -> int:
-    if args.jobs > 1:  # this process scans beside the workers: one polars thread each, read at polars' import
-        os.environ.setdefault("POLARS_MAX_THREADS", "1")
+    if args.jobs > 1:  # this process scans beside the workers: the same settings, before polars is imported
+        from umtriage.pipeline.procenv import apply_parallel_scan_env
+
+        apply_parallel_scan_env()
     from contextlib import nullcontext
 
     from umtriage.patterns.catalog import CatalogError

@@ -6,7 +6,6 @@ rows are in stream order, so the same input always gives byte-identical tables.
 
 from __future__ import annotations
 
-import os
 import shutil
 import threading
 import time
@@ -28,6 +27,7 @@ from umtriage.parsers.detect import detect, read_head
 from .hosts import normalise_host
 from .incidents import build_incidents
 from .output import write_json, write_table
+from .procenv import apply_parallel_scan_env, restore
 from .process import MATCH_COLUMNS, FileStat, ScanOptions, SourceScanner, matcher_for
 from .sources import Limits, Problem, Unit, detect_archive, fallback_host, is_archive_name, iter_unit, list_units
 from .streams import RangeStream
@@ -249,26 +249,14 @@ class ScanResult:
     written: list[Path] = field(default_factory=list)
 
 
-#: Environment for worker processes (read by polars at import in the spawned child). Workers
-#: already fill the cores, so one polars thread each avoids oversubscription (about 5% faster on
-#: 2 cores, measured with bench/throughput). A value the user set wins.
-WORKER_ENV = {"POLARS_MAX_THREADS": "1"}
-
-
 @contextmanager
 def _worker_environment() -> Iterator[None]:
-    """Set WORKER_ENV while the worker processes are spawned, then put the old values back."""
-    saved = {k: os.environ.get(k) for k in WORKER_ENV}
-    for k, v in WORKER_ENV.items():
-        os.environ.setdefault(k, v)
+    """PARALLEL_SCAN_ENV while the worker processes are spawned (read by polars at their import)."""
+    saved = apply_parallel_scan_env()
     try:
         yield
     finally:
-        for k, old in saved.items():
-            if old is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = old
+        restore(saved)
 
 
 def _problem_dict(p: Problem) -> dict:
