@@ -114,10 +114,10 @@ def _options(args, forced: str | None):
 
 
 def cmd_scan(args) -> int:
-    if args.jobs > 1:  # this process scans beside the workers: the same settings, before polars is imported
-        from umtriage.pipeline.procenv import apply_parallel_scan_env
+    from umtriage.pipeline.procenv import apply_parallel_scan_env, will_run_parallel
 
-        apply_parallel_scan_env()
+    if args.jobs > 1 and will_run_parallel(args.paths):  # this process will scan beside workers: the same settings,
+        apply_parallel_scan_env()  # set before polars is imported
     from contextlib import nullcontext
 
     from umtriage.patterns.catalog import CatalogError

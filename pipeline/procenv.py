@@ -8,6 +8,14 @@ them for its own process, the scan for the worker processes it spawns. A value t
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
+from pathlib import Path
+
+#: Below this many input bytes a scan stays in one process (worker start-up costs more); that
+#: process then keeps polars' own threads.
+PARALLEL_MIN_BYTES = 64 << 20
+#: A plain file at least this big is cut into line-aligned byte ranges for several processes.
+SPLIT_MIN_BYTES = 128 << 20
 
 #: POLARS_MAX_THREADS: the scanning processes already fill the cores, so one polars thread each
 #: avoids oversubscription (the 1 GB benchmark ran 0.3 s slower with two).
@@ -32,3 +40,30 @@ def restore(saved: dict[str, str | None]) -> None:
             os.environ.pop(k, None)
         else:
             os.environ[k] = old
+
+
+def will_run_parallel(paths: Iterable[Path]) -> bool:
+    """Whether a scan of `paths` with several jobs will use several processes: enough bytes, and
+    more than one file or one big enough to be cut (a single big file in a format that cannot be
+    cut is the one case this guesses wrong; it then runs with one polars thread).
+
+    Cheap (directory entries only) so the CLI can decide before it imports polars.
+    """
+    total, files, largest = 0, 0, 0
+    for root in paths:
+        stack = [Path(root)]
+        while stack:
+            p = stack.pop()
+            try:
+                if p.is_symlink():
+                    continue
+                if p.is_dir():
+                    stack.extend(p.iterdir())
+                elif p.is_file():
+                    size = p.stat().st_size
+                    total, files, largest = total + size, files + 1, max(largest, size)
+            except OSError:
+                continue
+            if total >= PARALLEL_MIN_BYTES and (files > 1 or largest >= SPLIT_MIN_BYTES):
+                return True
+    return False

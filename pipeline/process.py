@@ -23,6 +23,7 @@ from umtriage.patterns.catalog import Catalog, load_catalog
 from .codes import codes_expr_mask, extract_codes
 from .hosts import host_expr
 from .matcher import Matcher
+from .procenv import PARALLEL_MIN_BYTES, SPLIT_MIN_BYTES
 from .sources import SourceError
 from .streams import PrefixedStream
 
@@ -46,9 +47,9 @@ class ScanOptions:
     #: splitting), kept so tests can prove the optimised path gives the same tables.
     fast: bool = True
     #: A plain file at least this big is cut into line-aligned byte ranges, one per worker.
-    split_min_bytes: int = 128 << 20
+    split_min_bytes: int = SPLIT_MIN_BYTES
     #: Below this many input bytes a scan stays in one process (worker start-up costs more).
-    parallel_min_bytes: int = 64 << 20
+    parallel_min_bytes: int = PARALLEL_MIN_BYTES
 
 
 @dataclass

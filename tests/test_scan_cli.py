@@ -72,14 +72,25 @@ def test_same_input_gives_byte_identical_tables(sample_scan: Path, tmp_path: Pat
         assert (tmp_path / f"{name}.csv").read_bytes() == (sample_scan / f"{name}.csv").read_bytes(), name
 
 
-def test_parallel_scan_gives_each_process_one_polars_thread(tmp_path: Path) -> None:
-    # with --jobs N the scanning processes fill the cores; a second polars thread in each only
-    # oversubscribes them. The variable must be set before polars is imported to take effect.
-    env = {k: v for k, v in os.environ.items() if k != "POLARS_MAX_THREADS"}
-    r = run_cli("scan", str(SAMPLES), "-o", str(tmp_path), "--jobs", "2", "-q", env=env)
-    assert r.returncode == 0, r.stderr
-    run = json.loads((tmp_path / "summary.json").read_text())["run"]
-    assert run["jobs"] == 2 and run["polars_threads"] == 1
+def test_polars_threads_follow_the_process_plan(tmp_path: Path) -> None:
+    # with several scanning processes each gets one polars thread (more only oversubscribe the
+    # cores); a scan too small to be split keeps polars' own threads. Both are decided before
+    # polars is imported, from the input size alone.
+    env = {k: v for k, v in os.environ.items() if k not in ("POLARS_MAX_THREADS", "_RJEM_MALLOC_CONF")}
+    block = (ETW_FAIL + "\r\n" + ETW_OK + "\r\n").encode() * 2000
+    for host in ("SRV-BIG01", "SRV-BIG02"):  # two files of 34 MB: two work items, 68 MB in all
+        (tmp_path / "in" / host).mkdir(parents=True)
+        with open(tmp_path / "in" / host / "WindowsUpdate.log", "wb") as f:
+            for _ in range(34 * 1024 * 1024 // len(block) + 1):
+                f.write(block)
+    for inp, parallel in ((SAMPLES, False), (tmp_path / "in", True)):
+        out = tmp_path / ("big" if parallel else "small")
+        r = run_cli("scan", str(inp), "-o", str(out), "--jobs", "2", "-q", env=env)
+        assert r.returncode == 0, r.stderr
+        run = json.loads((out / "summary.json").read_text())["run"]
+        assert run["jobs"] == 2
+        assert run["processes"] == (2 if parallel else 1)
+        assert (run["polars_threads"] == 1) == parallel or (os.cpu_count() or 1) == 1
 
 
 def test_incident_window_splits_bursts(tmp_path: Path) -> None:
