@@ -175,9 +175,9 @@ class BlockResult:
     lines per source (records plus quiet ones), the classic zone in force at its end, and the
     zone lookup when this block did not need it."""
 
-    records: pl.DataFrame
-    rejects: pl.DataFrame
-    valid: pl.DataFrame  # source, valid
+    records: pl.DataFrame  # RECORD_SCHEMA + SRC
+    rejects: pl.DataFrame  # REJECT_SCHEMA + SRC
+    valid: pl.DataFrame  # SRC, valid
     last_tz: int | None
     tz_lookup: Callable[[], int | None] | None
 
@@ -258,12 +258,12 @@ def parse_block(frame: pl.DataFrame, sources: list[str], *, keep_regex: str | No
 
     def named(df: pl.DataFrame) -> pl.DataFrame:  # the file names, on the few rows that come out
         if len(sources) == 1:
-            return df.with_columns(source=pl.lit(sources[0], dtype=pl.String)).drop(SRC)
-        return df.drop("source", strict=False).join(names, on=SRC, how="left", maintain_order="left").drop(SRC)
+            return df.with_columns(source=pl.lit(sources[0], dtype=pl.String))
+        return df.drop("source", strict=False).join(names, on=SRC, how="left", maintain_order="left")
 
-    return BlockResult(named(records.drop(ROW)).select(list(RECORD_SCHEMA)),
-                       named(reject_frame).select(list(REJECT_SCHEMA)), named(counts).select("source", "valid"),
-                       last_tz, tz_lookup)
+    # SRC stays on every output: names can repeat (the same file given twice), indexes cannot
+    return BlockResult(named(records.drop(ROW)).select(*RECORD_SCHEMA, SRC),
+                       named(reject_frame).select(*REJECT_SCHEMA, SRC), counts, last_tz, tz_lookup)
 
 
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
@@ -280,7 +280,7 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
                           assume_tz=ctx.assume_tz, last_tz=last_tz, tz_lookup=lookup)
         last_tz, lookup = got.last_tz, got.tz_lookup
         valid = int(got.valid["valid"].sum())
-        yield Batch(got.records, got.rejects, block.lines, quiet=valid - got.records.height)
+        yield Batch(got.records.drop(SRC), got.rejects.drop(SRC), block.lines, quiet=valid - got.records.height)
 
 
 #: Records as a block builds them: RECORD_SCHEMA plus the block's row index.

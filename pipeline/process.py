@@ -303,19 +303,20 @@ class SourceScanner:
                 self.scan_stream(stat.source, io.BytesIO(data), path_host, detection=det, into=stat)
             return
         valid = dict(got.valid.iter_rows())
-        rejected = dict(got.rejects.group_by("source").len().iter_rows()) if got.rejects.height else {}
-        hosts = pl.DataFrame(
-            [(stat.source, path_host, len(self._stats) + k) for k, (stat, _, _, path_host) in enumerate(group)],
-            schema={"source": pl.String, "path_host": pl.String, "stat_key": pl.Int32}, orient="row")
+        rejected = dict(got.rejects.group_by(SRC).len().iter_rows()) if got.rejects.height else {}
+        keys = pl.DataFrame(
+            [(k, path_host, len(self._stats) + k) for k, (_, _, _, path_host) in enumerate(group)],
+            schema={SRC: pl.UInt32, "path_host": pl.String, "stat_key": pl.Int32}, orient="row")
         self._stats += [stat for stat, *_ in group]
-        for stat, *_ in group:
-            stat.records = valid.get(stat.source, 0)
-            stat.rejects = rejected.get(stat.source, 0)
+        for k, (stat, *_) in enumerate(group):
+            stat.records = valid.get(k, 0)
+            stat.rejects = rejected.get(k, 0)
             stat.folded_lines = stat.lines - stat.records - stat.rejects
         if got.rejects.height:
             self.writers["rejects"].add(got.rejects.select(list(REJECT_SCHEMA)))
         if got.records.height:
-            self._pending.append(compact_strings(got.records).join(hosts, on="source", maintain_order="left"))
+            rows = got.records.join(keys, on=SRC, how="left", maintain_order="left").drop(SRC)
+            self._pending.append(compact_strings(rows))
             self._pending_rows += got.records.height
             if self._pending_rows >= self.FLUSH_ROWS:
                 self._flush()

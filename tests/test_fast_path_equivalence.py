@@ -131,3 +131,15 @@ def test_a_failing_group_parse_falls_back_to_one_file_at_a_time(tmp_path: Path, 
     fast = _scan([root], tmp_path / "fast", ScanOptions(), 1)
     _assert_same(tmp_path / "fast", tmp_path / "ref", fast.summary, ref.summary)
     assert _per_source(fast.summary) == _per_source(ref.summary)
+
+
+def test_the_same_file_given_twice_counts_twice_not_squared(tmp_path: Path) -> None:
+    # files parsed together are told apart by position, not by name: a path given twice (same
+    # logical name) must give twice the rows of one scan, as on the reference path
+    log = SAMPLES / "SRV-WSUS01" / "WindowsUpdate.log"
+    once = _scan([log], tmp_path / "once", ScanOptions(), 1)
+    fast = _scan([log, log], tmp_path / "fast", ScanOptions(), 1)
+    ref = _scan([log, log], tmp_path / "ref", ScanOptions(fast=False), 1)
+    _assert_same(tmp_path / "fast", tmp_path / "ref", fast.summary, ref.summary)
+    assert _per_source(fast.summary) == _per_source(ref.summary)
+    assert fast.summary["matches"] == 2 * once.summary["matches"] > 0
