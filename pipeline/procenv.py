@@ -11,6 +11,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from .sources import is_archive_name
+
 #: Below this many input bytes a scan stays in one process (worker start-up costs more); that
 #: process then keeps polars' own threads.
 PARALLEL_MIN_BYTES = 64 << 20
@@ -44,8 +46,8 @@ def restore(saved: dict[str, str | None]) -> None:
 
 def will_run_parallel(paths: Iterable[Path]) -> bool:
     """Whether a scan of `paths` with several jobs will use several processes: enough bytes, and
-    more than one file or one big enough to be cut (a single big file in a format that cannot be
-    cut is the one case this guesses wrong; it then runs with one polars thread).
+    more than one file or one plain file big enough to be cut (a single big file in a format that
+    cannot be cut is the one case this guesses wrong; it then runs with one polars thread).
 
     Cheap (directory entries only) so the CLI can decide before it imports polars.
     """
@@ -61,7 +63,9 @@ def will_run_parallel(paths: Iterable[Path]) -> bool:
                     stack.extend(p.iterdir())
                 elif p.is_file():
                     size = p.stat().st_size
-                    total, files, largest = total + size, files + 1, max(largest, size)
+                    total, files = total + size, files + 1
+                    if not is_archive_name(p.name):  # archives are never cut
+                        largest = max(largest, size)
             except OSError:
                 continue
             if total >= PARALLEL_MIN_BYTES and (files > 1 or largest >= SPLIT_MIN_BYTES):

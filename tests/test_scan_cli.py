@@ -93,6 +93,29 @@ def test_polars_threads_follow_the_process_plan(tmp_path: Path) -> None:
         assert (run["polars_threads"] == 1) == parallel or (os.cpu_count() or 1) == 1
 
 
+def test_parallel_guess_follows_the_plan_rules(tmp_path: Path) -> None:
+    # the CLI guesses from directory entries (before polars loads) whether the scan will use
+    # several processes; sparse files give the sizes without writing the bytes
+    from umtriage.pipeline.procenv import PARALLEL_MIN_BYTES, SPLIT_MIN_BYTES, will_run_parallel
+
+    def sparse(name: str, size: int) -> Path:
+        p = tmp_path / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        with open(p, "wb") as f:
+            f.truncate(size)
+        return p
+
+    big = sparse("one/WindowsUpdate.log", SPLIT_MIN_BYTES)
+    assert will_run_parallel([big])  # one file, cut into ranges
+    assert not will_run_parallel([sparse("zip/fleet.zip", SPLIT_MIN_BYTES)])  # archives are not cut
+    assert not will_run_parallel([sparse("mid/WindowsUpdate.log", SPLIT_MIN_BYTES - 1)])  # one unit
+    sparse("two/a.log", PARALLEL_MIN_BYTES // 2)
+    assert not will_run_parallel([tmp_path / "two"])  # too few bytes
+    sparse("two/b.log", PARALLEL_MIN_BYTES // 2)
+    assert will_run_parallel([tmp_path / "two"])  # two units, enough bytes
+    assert not will_run_parallel([SAMPLES])
+
+
 def test_incident_window_splits_bursts(tmp_path: Path) -> None:
     host = tmp_path / "in" / "SRV09"
     host.mkdir(parents=True)
