@@ -184,7 +184,7 @@ class BlockResult:
 
 def parse_block(frame: pl.DataFrame, sources: list[str], *, keep_regex: str | None, fast: bool, assume_tz: str,
                 last_tz: int | None = None, tz_lookup: Callable[[], int | None] | None = None) -> BlockResult:
-    """Parse a framed block of lines from `sources`; a `src` column (index into `sources`) says
+    """Parse a framed block of lines from `sources`; a SRC column (index into `sources`) says
     whose each line is, and may be left out when there is one source.
 
     A block holds one piece of one stream (`parse`) or several whole small files (a bundle's
@@ -194,8 +194,6 @@ def parse_block(frame: pl.DataFrame, sources: list[str], *, keep_regex: str | No
     line = pl.col("line")
     if SRC not in frame.columns:
         frame = frame.with_columns(pl.lit(0, dtype=pl.UInt32).alias(SRC))
-    names = pl.DataFrame({SRC: pl.int_range(0, len(sources), eager=True, dtype=pl.UInt32),
-                          "source": pl.Series(sources, dtype=pl.String)})
 
     def keep(text: pl.Expr) -> pl.Expr:
         if keep_regex:  # one pass: needles and code shapes in a single regex
@@ -259,6 +257,8 @@ def parse_block(frame: pl.DataFrame, sources: list[str], *, keep_regex: str | No
     def named(df: pl.DataFrame) -> pl.DataFrame:  # the file names, on the few rows that come out
         if len(sources) == 1:
             return df.with_columns(source=pl.lit(sources[0], dtype=pl.String))
+        names = pl.DataFrame({SRC: pl.int_range(0, len(sources), eager=True, dtype=pl.UInt32),
+                              "source": pl.Series(sources, dtype=pl.String)})
         return df.drop("source", strict=False).join(names, on=SRC, how="left", maintain_order="left")
 
     # SRC stays on every output: names can repeat (the same file given twice), indexes cannot
@@ -283,7 +283,7 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
         yield Batch(got.records.drop(SRC), got.rejects.drop(SRC), block.lines, quiet=valid - got.records.height)
 
 
-#: Records as a block builds them: RECORD_SCHEMA plus the block's row index.
+#: Records and rejects as a block builds them: with the row index and the file index.
 _BLOCK_RECORD_SCHEMA = {**RECORD_SCHEMA, ROW: pl.Int64(), SRC: pl.UInt32()}
 _BLOCK_REJECT_SCHEMA = {SRC: pl.UInt32(), **{k: v for k, v in REJECT_SCHEMA.items() if k != "source"}}
 
