@@ -115,16 +115,32 @@ class PartWriter:
 _STATE: dict[tuple, tuple[Catalog, Matcher]] = {}
 
 
-def _read_up_to(stream: BinaryIO, limit: int) -> bytes:
-    """Everything in `stream`, or its first limit + 1 bytes when it holds more."""
+#: What stops the reading of a source (not a parser bug): the archive layer's refusals and
+#: damage, I/O errors, broken compression, undecodable bytes.
+_STOPS = (SourceError, OSError, EOFError, zlib.error, ValueError, UnicodeError)
+
+
+def _stopped(exc: BaseException) -> str:
+    """The error line a source's stat gets when its reading stopped."""
+    if isinstance(exc, SourceError):
+        return f"reading stopped: {exc.problem.reason}"
+    return f"reading stopped: {type(exc).__name__}: {exc}"
+
+
+def _read_up_to(stream: BinaryIO, limit: int) -> tuple[bytes, str | None]:
+    """Everything in `stream` (or its first limit + 1 bytes when it holds more), and why the
+    reading stopped early (None when it did not): what was read before damage is kept."""
     chunks, got = [], 0
-    while got <= limit:
-        b = stream.read(min(1 << 20, limit + 1 - got))
-        if not b:
-            break
-        chunks.append(b)
-        got += len(b)
-    return b"".join(chunks)
+    try:
+        while got <= limit:
+            b = stream.read(min(1 << 20, limit + 1 - got))
+            if not b:
+                break
+            chunks.append(b)
+            got += len(b)
+    except _STOPS as exc:
+        return b"".join(chunks), _stopped(exc)
+    return b"".join(chunks), None
 
 
 def _rewind(stream: BinaryIO) -> bool:
@@ -221,35 +237,38 @@ class SourceScanner:
         (`size_hint`, the size the file system or archive declares) is read whole and parsed later
         together with others (see `_parse_together`); its stat is filled in then, by `close()`.
         """
-        head = read_head(stream)
+        try:
+            head = read_head(stream)
+        except _STOPS as exc:  # damaged before its first bytes could be read (a bad CRC in a small member)
+            stat = into or FileStat(source=logical, host=path_host, format=None)
+            stat.errors.append(_stopped(exc))
+            return stat
         det = detection if detection is not None else detect(logical, head, self.options.forced_format)
         stat = into or FileStat(source=logical, host=path_host, format=det.parser.name if det.parser else None)
         if det.parser is None:
-            rest = len(head) + sum(len(b) for b in iter(lambda: stream.read(1 << 20), b""))
-            stat.bytes, stat.skipped = rest, det.skip_reason
+            stat.bytes, stat.skipped = len(head), det.skip_reason
+            try:
+                stat.bytes += sum(len(b) for b in iter(lambda: stream.read(1 << 20), b""))
+            except _STOPS as exc:
+                stat.errors.append(_stopped(exc))
             return stat
         body = PrefixedStream(head[det.bom_len:], stream)
+        read_error = None
         if (self.options.fast and detection is None and ctx_overrides is None and size_hint is not None
                 and size_hint <= self.TOGETHER_FILE_BYTES and det.parser.name in self.TOGETHER_PARSERS
                 and not det.head.encoding.startswith("utf-16")):
-            try:
-                data = _read_up_to(body, self.TOGETHER_FILE_BYTES)
-            except SourceError as exc:
-                stat.errors.append(f"reading stopped: {exc.problem.reason}")
-            except (OSError, EOFError, zlib.error, ValueError) as exc:
-                stat.errors.append(f"reading stopped: {type(exc).__name__}: {exc}")
-            else:
-                if len(data) <= self.TOGETHER_FILE_BYTES:  # the whole file: parse it with others
-                    self._together.append((stat, det, head[:det.bom_len] + data, path_host))
-                    self._together_bytes += len(data)
-                    stat.bytes = det.bom_len + len(data)
-                    if self._together_bytes >= self.TOGETHER_BYTES:
-                        self._parse_together()
-                    return stat
-                body = PrefixedStream(data, stream)  # bigger than declared: read it as a stream
-            if stat.errors:
-                stat.bytes = det.bom_len
+            data, read_error = _read_up_to(body, self.TOGETHER_FILE_BYTES)
+            if read_error is None and len(data) <= self.TOGETHER_FILE_BYTES:  # whole: parse it with others
+                self._together.append((stat, det, head[:det.bom_len] + data, path_host))
+                self._together_bytes += len(data)
+                stat.bytes = det.bom_len + len(data)
+                if self._together_bytes >= self.TOGETHER_BYTES:
+                    self._parse_together()
                 return stat
+            if read_error is not None:  # the whole lines read before the damage are still parsed
+                body = PrefixedStream(data[: data.rfind(b"\n") + 1], io.BytesIO())
+            else:  # bigger than declared: read on as a stream
+                body = PrefixedStream(data, stream)
         if det.parser.binary and _rewind(stream):
             body = PrefixedStream(b"", stream)  # a plain file: binary readers want their own handle on it
             body.name = getattr(stream, "name", None)  # type: ignore[attr-defined]
@@ -268,12 +287,12 @@ class SourceScanner:
                 stat.records += batch.quiet
                 stat.lines += batch.lines
                 stat.notes.extend(batch.notes)
-        except SourceError as exc:  # the archive layer refused or lost the member; it reports that itself
-            stat.errors.append(f"reading stopped: {exc.problem.reason}")
-        except (OSError, EOFError, zlib.error, ValueError, UnicodeError) as exc:
-            stat.errors.append(f"reading stopped: {type(exc).__name__}: {exc}")
+        except _STOPS as exc:  # the archive layer refused or lost the member (it reports that itself), or I/O
+            stat.errors.append(_stopped(exc))
         except Exception as exc:  # a parser bug must not end a fleet-wide scan; it is reported
             stat.errors.append(f"parser {det.parser.name} failed: {type(exc).__name__}: {exc}")
+        if read_error is not None:
+            stat.errors.append(read_error)
         stat.bytes = det.bom_len + body.consumed
         stat.folded_lines = stat.lines - stat.records - stat.rejects
         return stat

@@ -81,3 +81,40 @@ def test_hostile_bundle_scans_to_completion_and_reports_each_problem(tmp_path: P
     assert {("good01", "0x8024401C"), ("good01", "0x80072EE2"), ("srv02", "0x8024401C"),
             ("srv03", "0x8024401C")} <= got
     assert all("escape" not in s and "absolute" not in s for s in pl.read_parquet(out / "matches.parquet")["source"])
+
+
+def _damaged(data: bytes, at: bytes) -> bytes:
+    """The zip with four bytes of a stored member changed (the first place `at` occurs): its
+    CRC-32 no longer holds."""
+    k = data.find(at)
+    return data[:k] + b"XXXX" + data[k + 4:]
+
+
+def test_members_with_a_bad_crc_are_reported_and_the_scan_goes_on(tmp_path: Path) -> None:
+    # a stored member is only found damaged when its last byte is read: in the first read for a
+    # small one, after megabytes for a big one, whose lines read before that are still used
+    small = "\r\n".join([ETW_LINE] * 50) + "\r\n"
+    big = "\r\n".join(ETW_LINE.replace("Id = 12", f"Id = {i}") for i in range(20_000)) + "\r\n"
+    with zipfile.ZipFile(tmp_path / "crc.zip", "w", compression=zipfile.ZIP_STORED) as z:
+        z.writestr("SRV10/WindowsUpdate.log", small)
+        z.writestr("SRV11/WindowsUpdate.log", big)
+        z.writestr("SRV12/WindowsUpdate.log", small)
+    data = (tmp_path / "crc.zip").read_bytes()
+    data = _damaged(_damaged(data, b"Id = 19999"), small[-60:].encode())  # the big one's last line, SRV10
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "crc.zip").write_bytes(data)
+    out = tmp_path / "out"
+    r = run_cli("scan", str(tmp_path / "in"), "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    s = json.loads((out / "summary.json").read_text())
+    damaged = {p["source"] for p in s["problems"] if p["reason"] == "corrupt_archive"}
+    assert damaged == {"crc.zip!SRV10/WindowsUpdate.log", "crc.zip!SRV11/WindowsUpdate.log"}
+    per = {f["source"]: f for f in s["sources"]}
+    assert per["crc.zip!SRV10/WindowsUpdate.log"]["lines"] == 0
+    assert per["crc.zip!SRV10/WindowsUpdate.log"]["errors"] == ["reading stopped: corrupt_archive"]
+    assert 0 < per["crc.zip!SRV11/WindowsUpdate.log"]["lines"] < 20_000
+    assert per["crc.zip!SRV11/WindowsUpdate.log"]["errors"] == ["reading stopped: corrupt_archive"]
+    assert per["crc.zip!SRV12/WindowsUpdate.log"]["lines"] == 50 and not per["crc.zip!SRV12/WindowsUpdate.log"]["errors"]
+    assert s["accounted"] is True
+    hosts = set(pl.read_parquet(out / "incidents.parquet")["host"])
+    assert {"srv11", "srv12"} <= hosts
