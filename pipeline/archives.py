@@ -394,7 +394,8 @@ class Walker:
         counter = _Counter(fp)
         try:
             zf = zipfile.ZipFile(counter)  # type: ignore[arg-type]
-        except (*_DAMAGE, ValueError) as exc:
+        except (*_DAMAGE, ValueError, NotImplementedError) as exc:  # the last: a directory entry asking
+            # for a zip version this reader lacks, as a damaged byte can make it
             if declared is None:
                 ctx.report(where, "truncated_archive", "The zip has no central directory at its end: the file "
                            "was cut short or is not a complete zip; nothing in it could be read.")
