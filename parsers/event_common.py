@@ -260,6 +260,10 @@ _ROW_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
+_INT_COLUMNS = tuple(k for k, v in _ROW_SCHEMA.items() if v.is_integer())
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
 def build_records(rows: list[dict[str, Any]], ctx: ParseContext, fmt: str) -> pl.DataFrame:
     """Turn event row dicts into a RECORD_SCHEMA frame.
 
@@ -269,6 +273,10 @@ def build_records(rows: list[dict[str, Any]], ctx: ParseContext, fmt: str) -> pl
     for r in rows:
         r.setdefault("kind", "event")
         r["raw"] = cut_raw(r.get("raw"))
+        for k in _INT_COLUMNS:  # a damaged record can carry a number no 64-bit column holds
+            v = r.get(k)
+            if isinstance(v, int) and not _INT64_MIN <= v <= _INT64_MAX:
+                r[k] = None
     df = pl.DataFrame(rows, schema=_ROW_SCHEMA, strict=False)
     df = df.with_columns(
         pl.coalesce(pl.col("ts_utc"), naive_to_utc(pl.col("ts_local"), ctx.assume_tz)).alias("ts"),

@@ -500,3 +500,20 @@ def test_compressed_json_on_one_line_keeps_every_event():
     records, _, lines, notes = run(event_json.PARSER, f"[{objs}]".encode())
     assert records.height == 50
     assert lines == 50 and notes == ["49 event(s) shared a physical line with another"]
+
+
+def test_numbers_no_64_bit_column_holds_become_null_not_a_lost_file() -> None:
+    # a damaged EVTX record header can carry a record id past 2**63 (seen by flipping bytes in a
+    # real file); polars refuses such a value, which made the whole file's batch fail
+    from umtriage.parsers.base import ParseContext
+    from umtriage.parsers.event_common import build_records
+
+    rows = [
+        {"line_no": 1, "line_count": 1, "byte_offset": 0, "event_id": 4502, "record_id": 11313042263954686065,
+         "message": "damaged header"},
+        {"line_no": 2, "line_count": 1, "byte_offset": 10, "event_id": 1 << 70, "record_id": 7, "message": "ok"},
+    ]
+    df = build_records(rows, ParseContext(source="h/x.evtx", encoding="utf-8"), "evtx")
+    assert df["record_id"].to_list() == [None, 7]
+    assert df["event_id"].to_list() == [4502, None]
+    assert df["message"].to_list() == ["damaged header", "ok"]
