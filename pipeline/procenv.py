@@ -13,9 +13,10 @@ from pathlib import Path
 
 from .sources import is_archive_name
 
-#: Below this many input bytes a scan stays in one process (worker start-up costs more); that
-#: process then keeps polars' own threads.
-PARALLEL_MIN_BYTES = 64 << 20
+#: Below this many input bytes and files a scan stays in one process (worker start-up costs
+#: more); that process then keeps polars' own threads. Files count on their own because small
+#: files cost per file (a few ms each for the event and Linux formats), not per byte.
+PARALLEL_MIN_BYTES, PARALLEL_MIN_FILES = 64 << 20, 200
 #: A plain file at least this big is cut into line-aligned byte ranges for several processes.
 SPLIT_MIN_BYTES = 128 << 20
 
@@ -45,9 +46,10 @@ def restore(saved: dict[str, str | None]) -> None:
 
 
 def will_run_parallel(paths: Iterable[Path]) -> bool:
-    """Whether a scan of `paths` with several jobs will use several processes: enough bytes, and
-    more than one file or one plain file big enough to be cut (a single big file in a format that
-    cannot be cut is the one case this guesses wrong; it then runs with one polars thread).
+    """Whether a scan of `paths` with several jobs will use several processes: enough files, or
+    enough bytes in more than one file or in one plain file big enough to be cut (a single big
+    file in a format that cannot be cut is the one case this guesses wrong; it then runs with one
+    polars thread).
 
     Cheap (directory entries only) so the CLI can decide before it imports polars.
     """
@@ -68,6 +70,7 @@ def will_run_parallel(paths: Iterable[Path]) -> bool:
                         largest = max(largest, size)
             except OSError:
                 continue
-            if total >= PARALLEL_MIN_BYTES and (files > 1 or largest >= SPLIT_MIN_BYTES):
+            if files >= PARALLEL_MIN_FILES or (
+                    total >= PARALLEL_MIN_BYTES and (files > 1 or largest >= SPLIT_MIN_BYTES)):
                 return True
     return False

@@ -23,7 +23,7 @@ from umtriage.patterns.catalog import Catalog, load_catalog
 from .codes import codes_expr_mask, extract_codes
 from .hosts import host_expr
 from .matcher import Matcher
-from .procenv import PARALLEL_MIN_BYTES, SPLIT_MIN_BYTES
+from .procenv import PARALLEL_MIN_BYTES, PARALLEL_MIN_FILES, SPLIT_MIN_BYTES
 from .sources import SourceError
 from .streams import PrefixedStream
 
@@ -48,8 +48,9 @@ class ScanOptions:
     fast: bool = True
     #: A plain file at least this big is cut into line-aligned byte ranges, one per worker.
     split_min_bytes: int = SPLIT_MIN_BYTES
-    #: Below this many input bytes a scan stays in one process (worker start-up costs more).
+    #: Below this many input bytes and files a scan stays in one process (worker start-up costs more).
     parallel_min_bytes: int = PARALLEL_MIN_BYTES
+    parallel_min_files: int = PARALLEL_MIN_FILES
 
 
 @dataclass

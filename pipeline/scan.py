@@ -347,7 +347,8 @@ def run_scan(
     parts_dir.mkdir()
     sizes = [u.path.stat().st_size if u.path.exists() else 0 for u in units]
     items = plan_work(units, jobs, options)
-    parallel = jobs > 1 and len(items) > 1 and sum(sizes) >= options.parallel_min_bytes
+    parallel = jobs > 1 and len(items) > 1 and (sum(sizes) >= options.parallel_min_bytes
+                                                or len(units) >= options.parallel_min_files)
     with _worker_pool(jobs - 1 if parallel else 0) as pool:
         results: list[UnitResult] = []
         if pool is not None:

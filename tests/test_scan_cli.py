@@ -96,7 +96,7 @@ def test_polars_threads_follow_the_process_plan(tmp_path: Path) -> None:
 def test_parallel_guess_follows_the_plan_rules(tmp_path: Path) -> None:
     # the CLI guesses from directory entries (before polars loads) whether the scan will use
     # several processes; sparse files give the sizes without writing the bytes
-    from umtriage.pipeline.procenv import PARALLEL_MIN_BYTES, SPLIT_MIN_BYTES, will_run_parallel
+    from umtriage.pipeline.procenv import PARALLEL_MIN_BYTES, PARALLEL_MIN_FILES, SPLIT_MIN_BYTES, will_run_parallel
 
     def sparse(name: str, size: int) -> Path:
         p = tmp_path / name
@@ -114,6 +114,9 @@ def test_parallel_guess_follows_the_plan_rules(tmp_path: Path) -> None:
     sparse("two/b.log", PARALLEL_MIN_BYTES // 2)
     assert will_run_parallel([tmp_path / "two"])  # two units, enough bytes
     assert not will_run_parallel([SAMPLES])
+    for k in range(PARALLEL_MIN_FILES):  # many small files: their cost is per file, not per byte
+        sparse(f"many/H{k:03d}/worker.log", 100)
+    assert will_run_parallel([tmp_path / "many"])
 
 
 def test_incident_window_splits_bursts(tmp_path: Path) -> None:
