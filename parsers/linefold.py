@@ -106,7 +106,7 @@ def fold_lines(
         df = fresh if carry is None else pl.concat([carry, fresh], how="vertical")
         carry = None
         starts = df["is_start"].arg_true()
-        if len(starts) == 0:
+        if len(starts) == 0 or block.last:  # nothing to carry, or nothing more will come
             yield _emit(df, ctx, fmt, continuing)
             continue
         last = int(starts[-1])

@@ -85,6 +85,9 @@ class LineBlock:
 
     frame: pl.DataFrame
     lines: int
+    #: True on the block that ends the stream (known when the read that filled it hit the end):
+    #: a parser that carries an open record to the next block can close it now instead.
+    last: bool = False
 
 
 def _decode_chunk(chunk: bytes) -> tuple[str, str]:
@@ -198,8 +201,9 @@ def frame_lines(
     line_no, offset = start_line, start_offset
     carry = b""
     skipping_long = False  # inside a line already reported as too long
+    failed: list[BaseException] = []
     while True:
-        chunk = stream.read(batch_bytes)
+        chunk, at_end = _fill(stream, batch_bytes, failed)
         eof = not chunk
         if skipping_long:  # carry is empty here
             nl = chunk.find(b"\n")
@@ -217,8 +221,8 @@ def frame_lines(
         else:
             body, carry = b"", carry + chunk
         consumed = len(body)
-        if eof and final and carry:
-            body, consumed, carry = carry + b"\n", len(carry), b""
+        if at_end and final and carry and len(carry) <= MAX_LINE_BYTES:  # the last line has no newline
+            body, consumed, carry = b"".join((body, carry, b"\n")), consumed + len(carry), b""
         if body:
             # polars' reader pays a fixed cost per call; small bodies split faster in Python
             quick = _frame_utf8_fast(body, line_no, offset) if fast and len(body) > SMALL_BODY else None
@@ -227,7 +231,7 @@ def frame_lines(
             else:
                 text, unit = _decode_chunk(body)
                 frame, _ = _frame_text(text, unit, line_no, offset)
-            yield LineBlock(frame, frame.height)
+            yield LineBlock(frame, frame.height, last=at_end and final and not carry)
             line_no += frame.height
             offset += consumed
         if len(carry) > MAX_LINE_BYTES:
@@ -238,6 +242,32 @@ def frame_lines(
             skipping_long = True
         if eof:
             break
+
+
+def _fill(stream: BinaryIO, n: int, failed: list[BaseException]) -> tuple[bytes, bool]:
+    """Up to `n` bytes, reading again after short reads (archive members give them), and whether
+    the stream ended: a small file then is one block, with its last line, not two.
+
+    A read that fails after some bytes came is held in `failed` (raised on the next call), so
+    the lines before it are still parsed, as with single reads.
+    """
+    if failed:
+        raise failed.pop()
+    first = stream.read(n)
+    if not first or len(first) >= n:
+        return first, not first
+    parts, got = [first], len(first)
+    while got < n:
+        try:
+            more = stream.read(n - got)
+        except Exception as exc:
+            failed.append(exc)
+            return b"".join(parts), False
+        if not more:
+            return b"".join(parts), True
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts), False
 
 
 def context_lines(stream: BinaryIO, ctx: ParseContext) -> Iterator[LineBlock]:

@@ -152,3 +152,41 @@ def test_last_line_without_newline_is_read() -> None:
 )
 def test_foreign_formats_are_not_detected(foreign: str) -> None:
     assert detect("WindowsUpdate.log", (foreign + "\n").encode()).parser is not PARSER
+
+
+class _Trickle(io.RawIOBase):
+    """A stream that hands out at most `step` bytes a read, as archive members do, and can fail
+    after `fail_after` bytes, as a damaged member does."""
+
+    def __init__(self, data: bytes, step: int, fail_after: int | None = None):
+        self.data, self.step, self.fail_after, self.pos = data, step, fail_after, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if self.fail_after is not None and self.pos >= self.fail_after:
+            raise OSError("member damaged")
+        out = self.data[self.pos: self.pos + min(n, self.step)]
+        self.pos += len(out)
+        return out
+
+
+def test_short_reads_still_give_one_block_that_knows_it_is_the_last() -> None:
+    from umtriage.parsers.textio import frame_lines
+
+    data = ("\n".join(ETW) + "\n" + ETW[0]).encode()  # no newline after the last line
+    blocks = list(frame_lines(_Trickle(data, 7), "auto", batch_bytes=1 << 20))
+    assert len(blocks) == 1 and blocks[0].last and blocks[0].lines == len(ETW) + 1
+    assert blocks[0].frame["line"][-1] == ETW[0]
+
+
+def test_lines_read_before_a_failing_read_are_parsed_then_the_error_is_raised() -> None:
+    from umtriage.parsers.textio import frame_lines
+
+    data = ("\n".join(ETW * 50) + "\n").encode()
+    seen = []
+    with pytest.raises(OSError, match="member damaged"):
+        for block in frame_lines(_Trickle(data, 100, fail_after=1000), "auto", batch_bytes=1 << 20):
+            seen.append(block)
+    assert sum(b.lines for b in seen) == data[:1000].count(b"\n")  # every whole line that came
