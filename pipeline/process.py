@@ -234,9 +234,9 @@ class SourceScanner:
 
         `detection` skips detection: watch mode parses a slice from the middle of a file with the
         parser and encoding it detected once from the file's head. `into`: the stat to fill (a
-        fresh one by default). A small WindowsUpdate.log
-        (`size_hint`, the size the file system or archive declares) is read whole and parsed later
-        together with others (see `_parse_together`); its stat is filled in then, by `close()`.
+        fresh one by default). A small WindowsUpdate.log (`size_hint`: the size the file system
+        or archive declares) is read whole and parsed later together with others (see
+        `_parse_together`); its stat is filled in then, at the latest by `close()`.
         """
         try:
             head = read_head(stream)
