@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import BinaryIO
 
 import polars as pl
@@ -56,8 +57,12 @@ def empty_records() -> pl.DataFrame:
 
 
 def empty_rejects() -> pl.DataFrame:
-    """A zero-row reject table, for batches where every line parsed."""
-    return pl.DataFrame(schema=REJECT_SCHEMA)
+    """A zero-row reject table, for batches where every line parsed (one shared frame: polars
+    frames are never changed in place here)."""
+    return _EMPTY_REJECTS
+
+
+_EMPTY_REJECTS = pl.DataFrame(schema=REJECT_SCHEMA)
 
 
 def conform(df: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
@@ -67,13 +72,19 @@ def conform(df: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
     """
     if df.schema == schema:
         return df
-    cols = []
-    for name, dtype in schema.items():
-        if name in df.columns:
-            cols.append(pl.col(name).cast(dtype))
-        else:
-            cols.append(pl.lit(None, dtype=dtype).alias(name))
-    return df.select(cols)
+    return df.select(_conform_exprs(tuple(df.schema.items()), tuple(schema.items())))
+
+
+@lru_cache(maxsize=256)
+def _conform_exprs(have: tuple, want: tuple) -> list[pl.Expr]:
+    """The select list that turns frames of schema `have` into `want` (cached: building the
+    expressions cost more than running them on the small frames of a fleet's many files)."""
+    present = dict(have)
+    return [
+        (pl.col(name) if present[name] == dtype else pl.col(name).cast(dtype)) if name in present
+        else pl.lit(None, dtype=dtype).alias(name)
+        for name, dtype in want
+    ]
 
 
 def rejects_from_rows(rows: list[dict]) -> pl.DataFrame:
