@@ -33,3 +33,17 @@ def host_expr(computer: pl.Expr, path_host: str | pl.Expr) -> pl.Expr:
     short = pl.when(short == "").then(None).otherwise(short)
     fallback = path_host if isinstance(path_host, pl.Expr) else pl.lit(path_host, dtype=pl.String)
     return pl.coalesce(short, fallback)
+
+
+def host_value(computer: str | None, path_host: str) -> str:
+    """`host_expr` for one value, without a polars call (it runs once per source, and a fleet has
+    thousands of small ones)."""
+    if computer is None:
+        return path_host
+    short = computer.strip().lower()
+    if not _IP_EXPR.match(short):
+        short = short.split(".")[0]
+    return short or path_host
+
+
+_IP_EXPR = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")

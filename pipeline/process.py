@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import zlib
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import BinaryIO
 
@@ -21,7 +22,7 @@ from umtriage.parsers.windowsupdate import SRC, parse_block
 from umtriage.patterns.catalog import Catalog, load_catalog
 
 from .codes import codes_expr_mask, extract_codes
-from .hosts import host_expr
+from .hosts import host_expr, host_value
 from .matcher import Matcher
 from .procenv import PARALLEL_MIN_BYTES, PARALLEL_MIN_FILES, SPLIT_MIN_BYTES
 from .sources import SourceError
@@ -81,10 +82,14 @@ def compact_strings(df: pl.DataFrame) -> pl.DataFrame:
     whole block alive. Rows kept for later (matches, rejects) are copied so memory stays flat
     whatever the input size.
     """
-    strings = [name for name, dtype in df.schema.items() if dtype == pl.String]
-    if not strings:
-        return df
-    return df.with_columns(pl.concat_str(pl.col(c), pl.lit("")).alias(c) for c in strings)
+    exprs = _copy_exprs(tuple(df.schema.items()))
+    return df.with_columns(exprs) if exprs else df
+
+
+@lru_cache(maxsize=64)
+def _copy_exprs(schema: tuple) -> list[pl.Expr]:
+    """The expressions that copy a schema's string columns (built once per schema)."""
+    return [pl.concat_str(pl.col(name), pl.lit("")).alias(name) for name, dtype in schema if dtype == pl.String]
 
 
 class PartWriter:
@@ -350,12 +355,12 @@ class SourceScanner:
             return
         hosts = records["computer"].drop_nulls()
         if len(hosts):
-            stat.host = pl.select(host_expr(pl.lit(hosts[0]), path_host)).item()
+            stat.host = host_value(hosts[0], path_host)
         key = len(self._stats)
         self._stats.append(stat)
         # copied out of the parser's block, or every pending row would keep its whole block alive
-        self._pending.append(compact_strings(records).with_columns(path_host=pl.lit(path_host),
-                                                                   stat_key=pl.lit(key, pl.Int32)))
+        self._pending.append(records.with_columns(*_copy_exprs(tuple(records.schema.items())),
+                                                  path_host=pl.lit(path_host), stat_key=pl.lit(key, pl.Int32)))
         self._pending_rows += records.height
         if self._pending_rows >= self.FLUSH_ROWS:
             self._flush()

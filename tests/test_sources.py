@@ -647,3 +647,17 @@ def test_mixed_bundle_still_yields_the_good_file_and_writes_nothing(tmp_path, mo
         "SRV01.zip!torn.tar.gz!x.log": "truncated_archive",
         "SRV01.zip!huge.log": "too_large",
     }
+
+
+@pytest.mark.parametrize(
+    "computer",
+    [None, "SRV01", "srv01.contoso.local", "  Web02.Fabrikam.COM  ", "10.0.0.12", "10.0.0.12.example", "", "   ",
+     ".hidden", "ÅSA-PC.corp", "DC01.", "Ünïcode.Σ"],
+)
+def test_host_value_is_host_expr_for_one_value(computer: str | None) -> None:
+    # the scalar twin used once per source must name hosts exactly as the vectorised one does
+    import polars as pl
+    from umtriage.pipeline.hosts import host_expr, host_value
+
+    expected = pl.select(host_expr(pl.lit(computer, dtype=pl.String), "from-path")).item()
+    assert host_value(computer, "from-path") == expected
