@@ -115,6 +115,20 @@ class Batch:
     quiet: int = 0
 
 
+#: Index of a line's file among the files one group parse covers (see ParserSpec.parse_group).
+SRC = "_src"
+
+
+@dataclass
+class GroupResult:
+    """Several whole files parsed at once; every row carries SRC, its file's index."""
+
+    records: pl.DataFrame  # RECORD_SCHEMA + SRC
+    rejects: pl.DataFrame  # REJECT_SCHEMA + SRC
+    counted: dict[int, int]  # records per file, those not cut into fields (quiet) included
+    notes: dict[int, list[str]]
+
+
 @dataclass(frozen=True)
 class Head:
     """The first bytes of a source, decoded once, for cheap detection."""
@@ -162,3 +176,7 @@ class ParserSpec:
     priority: int = 50
     #: True for parsers that read the raw bytes themselves (EVTX); no text decoding.
     binary: bool = False
+    #: Parse several whole small files at once: (framed lines with a SRC column, their names,
+    #: context) -> GroupResult. A fleet's thousands of small files then pay the per-call cost of
+    #: each polars step once per group instead of once per file. None: one file at a time.
+    parse_group: Callable[[pl.DataFrame, list[str], ParseContext], GroupResult] | None = None

@@ -14,7 +14,19 @@ from collections.abc import Callable, Iterable, Iterator
 
 import polars as pl
 
-from .base import LEVELS, RAW_CUT, RECORD_SCHEMA, UTC_TS, Batch, Head, ParseContext, conform, empty_rejects
+from .base import (
+    LEVELS,
+    RAW_CUT,
+    RECORD_SCHEMA,
+    REJECT_SCHEMA,
+    SRC,
+    UTC_TS,
+    Batch,
+    GroupResult,
+    Head,
+    ParseContext,
+    conform,
+)
 from .textio import LineBlock
 
 #: Columns a classifier may add to a LineBlock frame; missing ones are filled with nulls.
@@ -102,30 +114,45 @@ def fold_lines(
     carry: pl.DataFrame | None = None
     continuing = ctx.start_line > 1  # do leading non-start lines continue an earlier record?
     for block in blocks:
-        fresh = _complete(classify(block.frame))
+        fresh = _complete(classify(block.frame)).with_columns(pl.lit(0, dtype=pl.UInt32).alias(SRC))
         df = fresh if carry is None else pl.concat([carry, fresh], how="vertical")
         carry = None
         starts = df["is_start"].arg_true()
         if len(starts) == 0 or block.last:  # nothing to carry, or nothing more will come
-            yield _emit(df, ctx, fmt, continuing)
+            yield _batch(df, ctx, fmt, continuing)
             continue
         last = int(starts[-1])
         if df.height - last <= max_carry_lines:
             carry = df.slice(last)
             df = df.slice(0, last)
             if df.height:
-                yield _emit(df, ctx, fmt, continuing)
+                yield _batch(df, ctx, fmt, continuing)
         else:
-            yield _emit(df, ctx, fmt, continuing)
+            yield _batch(df, ctx, fmt, continuing)
             continuing = True
     if carry is not None and carry.height:
-        yield _emit(carry, ctx, fmt, continuing)
+        yield _batch(carry, ctx, fmt, continuing)
 
 
-def _emit(df: pl.DataFrame, ctx: ParseContext, fmt: str, continuing: bool) -> Batch:
-    """Fold one run of whole records (plus leading lines) into a Batch."""
+def _batch(df: pl.DataFrame, ctx: ParseContext, fmt: str, continuing: bool) -> Batch:
+    """Fold one run of whole records (plus leading lines) of one stream into a Batch."""
+    got = _fold(df, [ctx.source], fmt, continuing)
+    notes = [note for _, listed in sorted(got.notes.items()) for note in listed]
+    return Batch(got.records.drop(SRC), got.rejects.drop(SRC), df.height, notes)
+
+
+def fold_group(frame: pl.DataFrame, sources: list[str], classify: Classifier, fmt: str) -> GroupResult:
+    """Several whole small files at once (ParserSpec.parse_group): each file's lines fold on
+    their own, exactly as `fold_lines` folds the file alone."""
+    classified = _complete(classify(frame)).with_columns(frame[SRC])
+    return _fold(classified, sources, fmt, continuing=False)
+
+
+def _fold(df: pl.DataFrame, sources: list[str], fmt: str, continuing: bool) -> GroupResult:
+    """Fold classified lines (with SRC) into records; record ids restart with every file."""
+    starts = pl.col("is_start").cast(pl.Int64).cum_sum()
     df = df.with_columns(
-        rid=pl.col("is_start").cast(pl.Int64).cum_sum(),
+        rid=starts if len(sources) == 1 else starts.over(SRC),
         blank=~pl.col("is_start") & ~pl.col("too_long") & (pl.col("text").str.strip_chars() == ""),
         rank=pl.col("level").replace_strict(_RANK, default=None, return_dtype=pl.Int8),
     )
@@ -133,13 +160,13 @@ def _emit(df: pl.DataFrame, ctx: ParseContext, fmt: str, continuing: bool) -> Ba
     orphan = member & (pl.col("rid") == 0) & pl.lit(not continuing)
     rejects = pl.concat(
         [
-            _rejects(df.filter(pl.col("too_long")), ctx, "line_too_long"),
-            _rejects(df.filter(orphan), ctx, "orphan_continuation"),
+            _rejects(df.filter(pl.col("too_long")), "line_too_long"),
+            _rejects(df.filter(orphan), "orphan_continuation"),
         ]
-    ).sort("line_no")
+    ).sort(SRC, "line_no")
     rows = df.filter(member & ~orphan)
     start = pl.col("is_start")
-    grouped = rows.group_by("rid", maintain_order=True).agg(
+    grouped = rows.group_by(SRC, "rid", maintain_order=True).agg(
         pl.col("line_no").first(),
         pl.col("byte_offset").first(),
         pl.len().alias("line_count"),
@@ -150,7 +177,6 @@ def _emit(df: pl.DataFrame, ctx: ParseContext, fmt: str, continuing: bool) -> Ba
         pl.col("line").str.join("\n").str.slice(0, RAW_CUT).alias("raw"),
     )
     records = grouped.with_columns(
-        source=pl.lit(ctx.source),
         format=pl.lit(fmt),
         kind=pl.col("kind").fill_null("continuation"),
         level=pl.when(pl.col("start_rank") > 0)
@@ -158,17 +184,41 @@ def _emit(df: pl.DataFrame, ctx: ParseContext, fmt: str, continuing: bool) -> Ba
         .otherwise(pl.max_horizontal("start_rank", "cont_rank"))
         .replace_strict(dict(enumerate(LEVELS)), default="INFO", return_dtype=pl.String),
     )
-    notes = df["note"].drop_nulls().head(MAX_NOTES).to_list()
-    return Batch(conform(records, RECORD_SCHEMA), rejects, df.height, notes)
+    notes: dict[int, list[str]] = {}
+    for src, note in df.select(SRC, "note").drop_nulls("note").iter_rows():
+        if len(notes.setdefault(src, [])) < MAX_NOTES:
+            notes[src].append(note)
+    counted = dict(records.group_by(SRC).len().iter_rows()) if len(sources) > 1 else {0: records.height}
+    return GroupResult(
+        conform(_named(records, sources), _RECORD_WITH_SRC),
+        _named(rejects, sources).select(*REJECT_SCHEMA, SRC),
+        counted,
+        notes,
+    )
 
 
-def _rejects(df: pl.DataFrame, ctx: ParseContext, reason: str) -> pl.DataFrame:
+def _named(df: pl.DataFrame, sources: list[str]) -> pl.DataFrame:
+    """The file name of every row, from its SRC index."""
+    if len(sources) == 1:
+        return df.with_columns(source=pl.lit(sources[0], dtype=pl.String))
+    names = pl.DataFrame({SRC: pl.int_range(0, len(sources), eager=True, dtype=pl.UInt32),
+                          "source": pl.Series(sources, dtype=pl.String)})
+    return df.join(names, on=SRC, how="left", maintain_order="left")
+
+
+_RECORD_WITH_SRC = {**RECORD_SCHEMA, SRC: pl.UInt32()}
+
+
+def _rejects(df: pl.DataFrame, reason: str) -> pl.DataFrame:
     if df.height == 0:
-        return empty_rejects()
+        return _EMPTY_REJECTS
     return df.select(
-        source=pl.lit(ctx.source, dtype=pl.String),
+        SRC,
         line_no=pl.col("line_no"),
         byte_offset=pl.col("byte_offset"),
         reason=pl.lit(reason, dtype=pl.String),
         raw=pl.col("line").str.slice(0, RAW_CUT),
     )
+
+
+_EMPTY_REJECTS = pl.DataFrame(schema={SRC: pl.UInt32(), **{k: v for k, v in REJECT_SCHEMA.items() if k != "source"}})

@@ -13,8 +13,8 @@ from typing import BinaryIO
 
 import polars as pl
 
-from .base import Batch, ParseContext, ParserSpec
-from .linefold import fold_lines, prefix_detector
+from .base import Batch, GroupResult, ParseContext, ParserSpec
+from .linefold import fold_group, fold_lines, prefix_detector
 from .textio import context_lines
 
 NAME = "omsupdatemgmt"
@@ -86,10 +86,16 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
     yield from fold_lines(blocks, classify, ctx, NAME)
 
 
+def parse_group(frame: pl.DataFrame, sources: list[str], ctx: ParseContext) -> GroupResult:
+    """Several whole small files at once (ParserSpec.parse_group)."""
+    return fold_group(frame, sources, classify, NAME)
+
+
 PARSER = ParserSpec(
     name=NAME,
     description="Linux Update Management runbook log (omsupdatemgmt.log): 'YYYY-MM-DD HH:MM:SS> message', UTC",
     detect=detect,
     parse=parse,
     priority=40,
+    parse_group=parse_group,
 )

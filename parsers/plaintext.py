@@ -10,8 +10,8 @@ from typing import BinaryIO
 
 import polars as pl
 
-from .base import Batch, Head, ParseContext, ParserSpec
-from .linefold import Classifier, fold_lines
+from .base import Batch, GroupResult, Head, ParseContext, ParserSpec
+from .linefold import Classifier, fold_group, fold_lines
 from .textio import context_lines
 from .timeutil import naive_to_utc, shift_by_offset
 
@@ -161,10 +161,16 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
     yield from fold_lines(blocks, make_classifier(ctx.assume_tz), ctx, NAME)
 
 
+def parse_group(frame: pl.DataFrame, sources: list[str], ctx: ParseContext) -> GroupResult:
+    """Several whole small files at once (ParserSpec.parse_group)."""
+    return fold_group(frame, sources, make_classifier(ctx.assume_tz), NAME)
+
+
 PARSER = ParserSpec(
     name=NAME,
     description="Any other text: one record per non-blank line, leading timestamp and level words read",
     detect=detect,
     parse=parse,
     priority=99,
+    parse_group=parse_group,
 )

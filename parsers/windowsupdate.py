@@ -21,7 +21,18 @@ from typing import BinaryIO
 
 import polars as pl
 
-from .base import RAW_CUT, RECORD_SCHEMA, REJECT_SCHEMA, Batch, Head, ParseContext, ParserSpec, conform
+from .base import (
+    RAW_CUT,
+    RECORD_SCHEMA,
+    REJECT_SCHEMA,
+    SRC,
+    Batch,
+    GroupResult,
+    Head,
+    ParseContext,
+    ParserSpec,
+    conform,
+)
 from .textio import context_lines
 from .timeutil import naive_to_utc, shift_by_offset
 
@@ -165,8 +176,6 @@ def _rejects(rows: pl.DataFrame, reason: str) -> pl.DataFrame:
 #: A block's own row index: keeps rows in order across the parts a block is cut into, and
 #: orders the as-of join of classic lines to their `tz:` banners when a block holds many files.
 ROW = "_row"
-#: Index of the line's file in the list of sources a block covers.
-SRC = "_src"
 
 
 @dataclass
@@ -283,6 +292,12 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
         yield Batch(got.records.drop(SRC), got.rejects.drop(SRC), block.lines, quiet=valid - got.records.height)
 
 
+def parse_group(frame: pl.DataFrame, sources: list[str], ctx: ParseContext) -> GroupResult:
+    """Several whole small WindowsUpdate.logs at once (ParserSpec.parse_group)."""
+    got = parse_block(frame, sources, keep_regex=ctx.keep_regex, fast=ctx.fast, assume_tz=ctx.assume_tz)
+    return GroupResult(got.records, got.rejects, dict(got.valid.iter_rows()), {})
+
+
 #: Records and rejects as a block builds them: with the row index and the file index.
 _BLOCK_RECORD_SCHEMA = {**RECORD_SCHEMA, ROW: pl.Int64(), SRC: pl.UInt32()}
 _BLOCK_REJECT_SCHEMA = {SRC: pl.UInt32(), **{k: v for k, v in REJECT_SCHEMA.items() if k != "source"}}
@@ -312,4 +327,5 @@ PARSER = ParserSpec(
     detect=detect,
     parse=parse,
     priority=10,
+    parse_group=parse_group,
 )

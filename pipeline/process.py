@@ -15,10 +15,9 @@ from typing import BinaryIO
 
 import polars as pl
 from umtriage.parsers import FAMILY
-from umtriage.parsers.base import RAW_CUT, REJECT_SCHEMA, ParseContext
+from umtriage.parsers.base import RAW_CUT, REJECT_SCHEMA, SRC, ParseContext
 from umtriage.parsers.detect import Detection, detect, read_head
 from umtriage.parsers.textio import frame_lines
-from umtriage.parsers.windowsupdate import SRC, parse_block
 from umtriage.patterns.catalog import Catalog, load_catalog
 
 from .codes import codes_expr_mask, extract_codes
@@ -212,9 +211,8 @@ class SourceScanner:
     """Scans sources one after another into a set of part writers."""
 
     TABLES = ("matches", "rejects", "unmatched", "successes")
-    #: Whole files up to TOGETHER_FILE_BYTES of these parsers are parsed in groups of about
-    #: TOGETHER_BYTES (see _parse_together).
-    TOGETHER_PARSERS = ("windowsupdate",)
+    #: Whole files up to TOGETHER_FILE_BYTES of parsers that can (ParserSpec.parse_group) are
+    #: parsed in groups of about TOGETHER_BYTES (see _parse_together).
     TOGETHER_FILE_BYTES, TOGETHER_BYTES = 4 << 20, 16 << 20
     #: Records are matched in groups of about this many rows (across small files too).
     FLUSH_ROWS = 25_000
@@ -239,9 +237,9 @@ class SourceScanner:
 
         `detection` skips detection: watch mode parses a slice from the middle of a file with the
         parser and encoding it detected once from the file's head. `into`: the stat to fill (a
-        fresh one by default). A small WindowsUpdate.log (`size_hint`: the size the file system
-        or archive declares) is read whole and parsed later together with others (see
-        `_parse_together`); its stat is filled in then, at the latest by `close()`.
+        fresh one by default). A small file (`size_hint`: the size the file system or archive
+        declares) of a parser that can parse groups is read whole and parsed later together with
+        others (see `_parse_together`); its stat is filled in then, at the latest by `close()`.
         """
         try:
             head = read_head(stream)
@@ -261,7 +259,7 @@ class SourceScanner:
         body = PrefixedStream(head[det.bom_len:], stream)
         read_error = None
         if (self.options.fast and detection is None and ctx_overrides is None and size_hint is not None
-                and size_hint <= self.TOGETHER_FILE_BYTES and det.parser.name in self.TOGETHER_PARSERS
+                and size_hint <= self.TOGETHER_FILE_BYTES and det.parser.parse_group is not None
                 and not det.head.encoding.startswith("utf-16")):
             data, read_error = _read_up_to(body, self.TOGETHER_FILE_BYTES)
             if read_error is None and len(data) <= self.TOGETHER_FILE_BYTES:  # whole: parse it with others
@@ -304,14 +302,22 @@ class SourceScanner:
         return stat
 
     def _parse_together(self) -> None:
-        """Parse the small WindowsUpdate.logs read so far as one frame: a bundle of thousands of
+        """Parse the small files read so far in one frame per parser: a fleet of thousands of
         small files pays the per-call cost of each polars step once per group, not once per file.
         Every file is framed on its own (line numbers, offsets, encodings); the counts are then
         split back per file. Should that fail, each file is parsed alone, so errors land in its stat.
         """
-        group, self._together, self._together_bytes = self._together, [], 0
-        if not group:
-            return
+        waiting, self._together, self._together_bytes = self._together, [], 0
+        by_parser: dict[str, list] = {}
+        for entry in waiting:
+            by_parser.setdefault(entry[1].parser.name, []).append(entry)
+        for name in sorted(by_parser):
+            self._parse_group(by_parser[name])
+
+    def _parse_group(self, group: list[tuple[FileStat, Detection, bytes, str]]) -> None:
+        spec = group[0][1].parser
+        ctx = ParseContext(source="", encoding="", assume_tz=self.options.assume_tz, fast=True,
+                           keep_regex=self.matcher.keep_pattern(FAMILY.get(spec.name, "text")))
         try:
             frames = []
             for k, (stat, det, data, _) in enumerate(group):
@@ -319,24 +325,22 @@ class SourceScanner:
                                           batch_bytes=self.options.batch_bytes, start_offset=det.bom_len))
                 stat.lines = sum(b.lines for b in blocks)
                 frames += [b.frame.with_columns(pl.lit(k, dtype=pl.UInt32).alias(SRC)) for b in blocks]
-            got = parse_block(pl.concat(frames), [stat.source for stat, *_ in group],
-                              keep_regex=self.matcher.keep_pattern(FAMILY["windowsupdate"]), fast=True,
-                              assume_tz=self.options.assume_tz)
+            got = spec.parse_group(pl.concat(frames), [stat.source for stat, *_ in group], ctx)
         except Exception:  # never lose a file to a shared failure: parse each alone, with its own report
             for stat, det, data, path_host in group:
                 stat.lines = 0
                 self.scan_stream(stat.source, io.BytesIO(data), path_host, detection=det, into=stat)
             return
-        valid = dict(got.valid.iter_rows())
         rejected = dict(got.rejects.group_by(SRC).len().iter_rows()) if got.rejects.height else {}
         keys = pl.DataFrame(
             [(k, path_host, len(self._stats) + k) for k, (_, _, _, path_host) in enumerate(group)],
             schema={SRC: pl.UInt32, "path_host": pl.String, "stat_key": pl.Int32}, orient="row")
         self._stats += [stat for stat, *_ in group]
         for k, (stat, *_) in enumerate(group):
-            stat.records = valid.get(k, 0)
+            stat.records = got.counted.get(k, 0)
             stat.rejects = rejected.get(k, 0)
             stat.folded_lines = stat.lines - stat.records - stat.rejects
+            stat.notes.extend(got.notes.get(k, []))
         if got.rejects.height:
             self.writers["rejects"].add(got.rejects.select(list(REJECT_SCHEMA)))
         if got.records.height:

@@ -113,21 +113,23 @@ def test_small_files_parsed_together_account_per_file(tmp_path: Path) -> None:
 def test_a_failing_group_parse_falls_back_to_one_file_at_a_time(tmp_path: Path, monkeypatch) -> None:
     # fault injection: should the shared parse of a group fail, each file is parsed alone, so
     # nothing is lost and every error would land in the right file's report
-    import umtriage.pipeline.process as process
+    import umtriage.parsers.windowsupdate as wu
+    from umtriage.parsers.base import SRC
 
-    real = process.parse_block
+    real = wu.parse_block
 
-    def fails_on_groups(frame, **kw):
-        if frame["source"].n_unique() > 1:
+    def fails_on_groups(frame, sources, **kw):
+        if len(sources) > 1:
             raise RuntimeError("injected")
-        return real(frame, **kw)
+        assert SRC not in frame.columns or frame[SRC].n_unique() == 1
+        return real(frame, sources, **kw)
 
     root = tmp_path / "in"
     for k in range(3):
         (root / f"H{k}").mkdir(parents=True)
         gen.write_log(root / f"H{k}" / "WindowsUpdate.log", 50_000, form="mixed", seed=40 + k, host=f"H{k}")
     ref = _scan([root], tmp_path / "ref", ScanOptions(fast=False), 1)
-    monkeypatch.setattr(process, "parse_block", fails_on_groups)
+    monkeypatch.setattr(wu, "parse_block", fails_on_groups)
     fast = _scan([root], tmp_path / "fast", ScanOptions(), 1)
     _assert_same(tmp_path / "fast", tmp_path / "ref", fast.summary, ref.summary)
     assert _per_source(fast.summary) == _per_source(ref.summary)
@@ -169,3 +171,33 @@ def test_damaged_logs_give_the_same_tables_on_both_paths(tmp_path: Path) -> None
         ref = _scan([host.parent], tmp_path / f"ref{i}", ScanOptions(fast=False), 1)
         _assert_same(tmp_path / f"fast{i}", tmp_path / f"ref{i}", fast.summary, ref.summary)
         assert fast.summary["accounted"] is True
+
+
+def test_small_linux_and_text_files_parsed_together_account_per_file(tmp_path: Path) -> None:
+    # the line-folding formats parsed as one group: each file keeps its own records, orphan
+    # continuation lines, overlong lines, blank lines and notes, as when it is parsed alone
+    from linux_fixtures import OMS_LINES, WORKER_LINES
+
+    root = tmp_path / "in"
+    texts = {
+        "LNX01/omsupdatemgmt.log": "\n".join(OMS_LINES),
+        "LNX02/omsupdatemgmt.log": "\tDEBUG: orphan before any record\n" + "\n".join(OMS_LINES[1:6]) + "\n",
+        "LNX03/worker.log": "\n".join(WORKER_LINES) + "\n",
+        "LNX04/worker.log": "  Traceback (most recent call last):\n" + "\n".join(WORKER_LINES[:4]) + "\n\n\n",
+        "LNX05/worker.log": "\n".join(WORKER_LINES[:3]) + "\n" + "x" * (1 << 21) + "\n" + WORKER_LINES[3],
+        "WIN06/portal-job.txt": "5/14/2024 2:00:07 AM Error: The job failed\n\nplain line\n"
+                                "2024-05-14T02:00:09Z WARNING: something\n",
+        "WIN07/notes.txt": "Exception from HRESULT: 0x80070422\n",
+    }
+    for rel, text in texts.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    fast = _scan([root], tmp_path / "fast", ScanOptions(), 1)
+    ref = _scan([root], tmp_path / "ref", ScanOptions(fast=False), 1)
+    _assert_same(tmp_path / "fast", tmp_path / "ref", fast.summary, ref.summary)
+    assert _per_source(fast.summary) == _per_source(ref.summary)
+    assert [(n["source"], n["note"]) for n in fast.summary["notes"]] == \
+        [(n["source"], n["note"]) for n in ref.summary["notes"]]
+    assert fast.summary["notes"], "the close marker of LNX01 gives a note"
+    assert {"line_too_long", "orphan_continuation"} <= set(fast.summary["rejects_by_reason"])
+    assert {f["format"] for f in fast.summary["sources"]} == {"omsupdatemgmt", "workerlog", "text"}
