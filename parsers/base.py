@@ -129,6 +129,30 @@ class GroupResult:
     notes: dict[int, list[str]]
 
 
+#: Records and rejects as a parser of several files builds them: the file's index (SRC) beside
+#: or in place of its name, which is joined on last, onto the few rows that come out.
+SRC_RECORD_SCHEMA: dict[str, pl.DataType] = {**RECORD_SCHEMA, SRC: pl.UInt32()}
+SRC_REJECT_SCHEMA: dict[str, pl.DataType] = {SRC: pl.UInt32(), **{k: v for k, v in REJECT_SCHEMA.items()
+                                                                  if k != "source"}}
+
+
+def line_rejects(lines: pl.DataFrame, reason: str, *keep: str) -> pl.DataFrame:
+    """Rejects (SRC_REJECT_SCHEMA, after the `keep` columns) for framed lines, raw text cut."""
+    return lines.select(
+        *keep, SRC, "line_no", "byte_offset", reason=pl.lit(reason, dtype=pl.String),
+        raw=pl.col("line").str.slice(0, RAW_CUT),
+    )
+
+
+def with_source_names(df: pl.DataFrame, sources: list[str]) -> pl.DataFrame:
+    """Give every row the name of its file, from its SRC index into `sources`."""
+    if len(sources) == 1:
+        return df.with_columns(source=pl.lit(sources[0], dtype=pl.String))
+    names = pl.DataFrame({SRC: pl.int_range(0, len(sources), eager=True, dtype=pl.UInt32),
+                          "source": pl.Series(sources, dtype=pl.String)})
+    return df.drop("source", strict=False).join(names, on=SRC, how="left", maintain_order="left")
+
+
 @dataclass(frozen=True)
 class Head:
     """The first bytes of a source, decoded once, for cheap detection."""

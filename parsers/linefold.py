@@ -17,15 +17,18 @@ import polars as pl
 from .base import (
     LEVELS,
     RAW_CUT,
-    RECORD_SCHEMA,
     REJECT_SCHEMA,
     SRC,
+    SRC_RECORD_SCHEMA,
+    SRC_REJECT_SCHEMA,
     UTC_TS,
     Batch,
     GroupResult,
     Head,
     ParseContext,
     conform,
+    line_rejects,
+    with_source_names,
 )
 from .textio import LineBlock
 
@@ -190,35 +193,15 @@ def _fold(df: pl.DataFrame, sources: list[str], fmt: str, continuing: bool) -> G
             notes[src].append(note)
     counted = dict(records.group_by(SRC).len().iter_rows()) if len(sources) > 1 else {0: records.height}
     return GroupResult(
-        conform(_named(records, sources), _RECORD_WITH_SRC),
-        _named(rejects, sources).select(*REJECT_SCHEMA, SRC),
+        conform(with_source_names(records, sources), SRC_RECORD_SCHEMA),
+        with_source_names(rejects, sources).select(*REJECT_SCHEMA, SRC),
         counted,
         notes,
     )
 
 
-def _named(df: pl.DataFrame, sources: list[str]) -> pl.DataFrame:
-    """The file name of every row, from its SRC index."""
-    if len(sources) == 1:
-        return df.with_columns(source=pl.lit(sources[0], dtype=pl.String))
-    names = pl.DataFrame({SRC: pl.int_range(0, len(sources), eager=True, dtype=pl.UInt32),
-                          "source": pl.Series(sources, dtype=pl.String)})
-    return df.join(names, on=SRC, how="left", maintain_order="left")
-
-
-_RECORD_WITH_SRC = {**RECORD_SCHEMA, SRC: pl.UInt32()}
-
-
 def _rejects(df: pl.DataFrame, reason: str) -> pl.DataFrame:
-    if df.height == 0:
-        return _EMPTY_REJECTS
-    return df.select(
-        SRC,
-        line_no=pl.col("line_no"),
-        byte_offset=pl.col("byte_offset"),
-        reason=pl.lit(reason, dtype=pl.String),
-        raw=pl.col("line").str.slice(0, RAW_CUT),
-    )
+    return line_rejects(df, reason) if df.height else _EMPTY_REJECTS
 
 
-_EMPTY_REJECTS = pl.DataFrame(schema={SRC: pl.UInt32(), **{k: v for k, v in REJECT_SCHEMA.items() if k != "source"}})
+_EMPTY_REJECTS = pl.DataFrame(schema=SRC_REJECT_SCHEMA)

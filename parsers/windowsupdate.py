@@ -22,16 +22,19 @@ from typing import BinaryIO
 import polars as pl
 
 from .base import (
-    RAW_CUT,
     RECORD_SCHEMA,
     REJECT_SCHEMA,
     SRC,
+    SRC_RECORD_SCHEMA,
+    SRC_REJECT_SCHEMA,
     Batch,
     GroupResult,
     Head,
     ParseContext,
     ParserSpec,
     conform,
+    line_rejects,
+    with_source_names,
 )
 from .textio import context_lines
 from .timeutil import naive_to_utc, shift_by_offset
@@ -166,13 +169,6 @@ def _classic_records(rows: pl.DataFrame, banners: pl.DataFrame, assume_tz: str, 
     )
 
 
-def _rejects(rows: pl.DataFrame, reason: str) -> pl.DataFrame:
-    return rows.select(
-        ROW, SRC, "line_no", "byte_offset", pl.lit(reason).alias("reason"),
-        pl.col("line").str.slice(0, RAW_CUT).alias("raw"),
-    )
-
-
 #: A block's own row index: keeps rows in order across the parts a block is cut into, and
 #: orders the as-of join of classic lines to their `tz:` banners when a block holds many files.
 ROW = "_row"
@@ -212,7 +208,7 @@ def parse_block(frame: pl.DataFrame, sources: list[str], *, keep_regex: str | No
     frame = frame.with_columns(pl.int_range(0, pl.len(), dtype=pl.Int64).alias(ROW))
     rejects = []
     if frame["too_long"].any():
-        rejects.append(_rejects(frame.filter(pl.col("too_long")), "line_too_long"))
+        rejects.append(line_rejects(frame.filter(pl.col("too_long")), "line_too_long", ROW))
         frame = frame.filter(~pl.col("too_long"))
     # on a fixed-width line the message starts at column 56: only it is searched (codes,
     # levels and phrases are all read from the message), 40% fewer bytes than the whole line
@@ -250,7 +246,7 @@ def parse_block(frame: pl.DataFrame, sources: list[str], *, keep_regex: str | No
         valid.append(other.filter(pl.col("etw_ok") | pl.col("classic_ok")).select(SRC))
         junk = other.filter(~pl.col("etw_ok") & ~pl.col("classic_ok") & (line.str.strip_chars() != ""))
         if junk.height:
-            rejects.append(_rejects(junk, "no_prefix"))
+            rejects.append(line_rejects(junk, "no_prefix", ROW))
     if etw_parts:
         parsed.insert(0, conform_wu(_etw_finish(etw_parts, assume_tz)))
     if len(parsed) > 1:
@@ -260,19 +256,13 @@ def parse_block(frame: pl.DataFrame, sources: list[str], *, keep_regex: str | No
     if len(rejects) > 1:
         reject_frame = pl.concat(rejects).sort(ROW).drop(ROW)
     else:
-        reject_frame = rejects[0].drop(ROW) if rejects else pl.DataFrame(schema=_BLOCK_REJECT_SCHEMA)
+        reject_frame = rejects[0].drop(ROW) if rejects else pl.DataFrame(schema=SRC_REJECT_SCHEMA)
     counts = pl.concat(valid).group_by(SRC, maintain_order=True).len("valid")
 
-    def named(df: pl.DataFrame) -> pl.DataFrame:  # the file names, on the few rows that come out
-        if len(sources) == 1:
-            return df.with_columns(source=pl.lit(sources[0], dtype=pl.String))
-        names = pl.DataFrame({SRC: pl.int_range(0, len(sources), eager=True, dtype=pl.UInt32),
-                              "source": pl.Series(sources, dtype=pl.String)})
-        return df.drop("source", strict=False).join(names, on=SRC, how="left", maintain_order="left")
-
     # SRC stays on every output: names can repeat (the same file given twice), indexes cannot
-    return BlockResult(named(records.drop(ROW)).select(*RECORD_SCHEMA, SRC),
-                       named(reject_frame).select(*REJECT_SCHEMA, SRC), counts, last_tz, tz_lookup)
+    return BlockResult(with_source_names(records.drop(ROW), sources).select(*RECORD_SCHEMA, SRC),
+                       with_source_names(reject_frame, sources).select(*REJECT_SCHEMA, SRC), counts, last_tz,
+                       tz_lookup)
 
 
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
@@ -298,9 +288,8 @@ def parse_group(frame: pl.DataFrame, sources: list[str], ctx: ParseContext) -> G
     return GroupResult(got.records, got.rejects, dict(got.valid.iter_rows()), {})
 
 
-#: Records and rejects as a block builds them: with the row index and the file index.
-_BLOCK_RECORD_SCHEMA = {**RECORD_SCHEMA, ROW: pl.Int64(), SRC: pl.UInt32()}
-_BLOCK_REJECT_SCHEMA = {SRC: pl.UInt32(), **{k: v for k, v in REJECT_SCHEMA.items() if k != "source"}}
+#: Records as a block builds them: with the file index and the row index.
+_BLOCK_RECORD_SCHEMA = {**SRC_RECORD_SCHEMA, ROW: pl.Int64()}
 
 
 def conform_wu(g: pl.DataFrame) -> pl.DataFrame:
