@@ -344,11 +344,10 @@ class SourceScanner:
         if got.rejects.height:
             self.writers["rejects"].add(got.rejects.select(list(REJECT_SCHEMA)))
         if got.records.height:
-            rows = got.records.join(keys, on=SRC, how="left", maintain_order="left").drop(SRC)
-            self._pending.append(compact_strings(rows))
-            self._pending_rows += got.records.height
-            if self._pending_rows >= self.FLUSH_ROWS:
-                self._flush()
+            named = got.records.filter(pl.col("computer").is_not_null())
+            for k, computer in named.group_by(SRC, maintain_order=True).agg(pl.col("computer").first()).iter_rows():
+                group[k][0].host = host_value(computer, group[k][3])  # as _consume does for one file
+            self._queue(compact_strings(got.records.join(keys, on=SRC, how="left", maintain_order="left").drop(SRC)))
 
     def _consume(self, records: pl.DataFrame, rejects: pl.DataFrame, path_host: str, stat: FileStat) -> None:
         stat.records += records.height
@@ -363,9 +362,13 @@ class SourceScanner:
         key = len(self._stats)
         self._stats.append(stat)
         # copied out of the parser's block, or every pending row would keep its whole block alive
-        self._pending.append(records.with_columns(*_copy_exprs(tuple(records.schema.items())),
-                                                  path_host=pl.lit(path_host), stat_key=pl.lit(key, pl.Int32)))
-        self._pending_rows += records.height
+        self._queue(records.with_columns(*_copy_exprs(tuple(records.schema.items())),
+                                         path_host=pl.lit(path_host), stat_key=pl.lit(key, pl.Int32)))
+
+    def _queue(self, rows: pl.DataFrame) -> None:
+        """Hold copied record rows (with path_host and stat_key) until FLUSH_ROWS are gathered."""
+        self._pending.append(rows)
+        self._pending_rows += rows.height
         if self._pending_rows >= self.FLUSH_ROWS:
             self._flush()
 
