@@ -7,7 +7,19 @@ import os
 from typing import BinaryIO
 
 
-class PrefixedStream(io.RawIOBase):
+class _ReadOnly(io.RawIOBase):
+    """A readable raw stream whose subclass defines `read`; `readinto` is derived from it."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+class PrefixedStream(_ReadOnly):
     """Bytes already read (a sniffed head) followed by the rest of a stream; no seeking needed.
 
     The rest is read with `read1` where the stream has it, so a decoder that hits a cut returns
@@ -19,9 +31,6 @@ class PrefixedStream(io.RawIOBase):
         self._inner = inner
         self._read_some = getattr(inner, "read1", inner.read)
         self.consumed = 0
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, n: int = -1) -> bytes:
         if n is None or n < 0:
@@ -37,21 +46,13 @@ class PrefixedStream(io.RawIOBase):
         self.consumed += len(data)
         return data
 
-    def readinto(self, b) -> int:  # type: ignore[override]
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
 
-
-class RangeStream(io.RawIOBase):
+class RangeStream(_ReadOnly):
     """Reads [start, end) of an open file with pread; remembers whether the file fell short."""
 
     def __init__(self, fd: int, start: int, end: int):
         self.fd, self.pos, self.end = fd, start, end
         self.short = False
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, n: int = -1) -> bytes:
         want = self.end - self.pos if n is None or n < 0 else min(n, self.end - self.pos)
@@ -62,8 +63,3 @@ class RangeStream(io.RawIOBase):
             self.short = True
         self.pos += len(data)
         return data
-
-    def readinto(self, b) -> int:  # type: ignore[override]
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
