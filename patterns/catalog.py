@@ -15,8 +15,14 @@ from pathlib import Path
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 STATUSES = ("experimental", "test", "stable", "deprecated")
-#: Families a signature can name in `sources`; "any" means every format.
-SOURCE_FAMILIES = ("windowsupdate", "event4502", "omsupdatemgmt", "workerlog", "text", "any")
+#: Families a signature can name in `sources`; "any" means every format. Formats map to them in
+#: parsers.FAMILY: ReportingEvents.log and raw WU ETL read as "windowsupdate"; "cbs" is CBS.log and
+#: DISM.log; "patchext" the Azure Update Manager patch extensions (Linux core/ext logs and status
+#: files, Windows extension logs); "waagent" the Azure Linux guest agent; "arc" the Arc agent logs.
+SOURCE_FAMILIES = (
+    "windowsupdate", "event4502", "omsupdatemgmt", "workerlog", "text",
+    "cbs", "patchext", "waagent", "arc", "any",
+)
 REQUIRED = (
     "id", "title", "scenario", "severity", "sources", "codes", "phrases", "threshold",
     "cause", "resolution", "references",
