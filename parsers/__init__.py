@@ -7,6 +7,7 @@ Detection tries parsers by priority (cheap, specific ones first; the generic tex
 from __future__ import annotations
 
 from .base import ParserSpec
+from .cbs import PARSER as CBS
 from .event_csv import PARSER as EVENT_CSV
 from .event_json import PARSER as EVENT_JSON
 from .event_text import PARSER as EVENT_TEXT
@@ -14,8 +15,10 @@ from .event_xml import PARSER as EVENT_XML
 from .evtx_events import PARSER as EVTX
 from .omsupdatemgmt import PARSER as OMSUPDATEMGMT
 from .plaintext import PARSER as PLAINTEXT
+from .reporting_events import PARSER as REPORTING_EVENTS
 from .windowsupdate import PARSER as WINDOWSUPDATE
 from .workerlog import PARSER as WORKERLOG
+from .wu_etl import PARSER as WU_ETL
 
 PARSERS: dict[str, ParserSpec] = {
     p.name: p
@@ -30,6 +33,9 @@ PARSERS: dict[str, ParserSpec] = {
             OMSUPDATEMGMT,
             WORKERLOG,
             PLAINTEXT,
+            WU_ETL,
+            REPORTING_EVENTS,
+            CBS,
         ),
         key=lambda p: (p.priority, p.name),
     )
@@ -48,6 +54,9 @@ FAMILY: dict[str, str] = {
     "omsupdatemgmt": "omsupdatemgmt",
     "workerlog": "workerlog",
     "text": "text",
+    "windowsupdate-etl": "windowsupdate",
+    "reportingevents": "windowsupdate",
+    "cbs": "cbs",
 }
 
 __all__ = ["FAMILY", "PARSERS"]
