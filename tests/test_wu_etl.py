@@ -16,8 +16,8 @@ from etl_writer import EtlWriter, WuEvent
 from umtriage.parsers import PARSERS
 from umtriage.parsers.base import ParseContext
 from umtriage.parsers.detect import detect
-from umtriage.parsers.wu_etl import walk
 from umtriage.parsers.wu_etl import parse as parse_etl
+from umtriage.parsers.wu_etl import walk
 
 START = datetime(2025, 10, 8, 14, 2, 45, 443_000, tzinfo=UTC)
 
@@ -143,8 +143,6 @@ def test_timestamps_convert_from_the_header_start_time_and_clock(clock_type, fre
         rec = rec[:16] + stamp + rec[24:]
     recs, _, _, _ = parse_all(w.build([rec]))
     assert recs["ts"][0] == expected
-    # the stamp read as if it were a FILETIME, or as seconds since boot, is nowhere near it
-    assert abs((recs["ts"][0] - START).total_seconds()) < 400
 
 
 def write_text_log(path: Path, events: list[WuEvent]) -> None:
@@ -256,9 +254,10 @@ def test_etl_in_zip_and_tar_reads_as_the_plain_file(tmp_path: Path) -> None:
     assert s_tar["formats"]["windowsupdate-etl"]["records"] == 40
 
 
-def test_the_parser_is_in_the_table_with_its_family() -> None:
+def test_the_parser_is_in_the_table_with_its_family(capsys) -> None:
     from umtriage.parsers import FAMILY
+    from umtriage.pipeline.cli import main
 
     assert PARSERS["windowsupdate-etl"].binary and FAMILY["windowsupdate-etl"] == "windowsupdate"
-    r = run_cli("formats")
-    assert "windowsupdate-etl" in r.stdout
+    assert main(["formats"]) == 0
+    assert "windowsupdate-etl" in capsys.readouterr().out
