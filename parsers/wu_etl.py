@@ -7,9 +7,12 @@ the component (Agent, ComApi, DownloadManager, ...) and its `Info` field the mes
 the fields the text form gives (ts, pid, tid, component, message, level, and as raw the line
 Get-WindowsUpdateLog would write, in UTC), so the same signatures match the same way.
 
-The file is read one WMI buffer at a time (fixed size, named by the first buffer's header), so
-memory stays bounded by one buffer and archive members need no seeking. Records inside a buffer
-are cut with the `etl-parser` structures; TraceLogging payloads are decoded by its reader.
+The file is read one WMI buffer at a time (fixed size, named by the first buffer's header; at
+most MAX_BUFFER, a larger size is a `bad_buffer` and the file is not read), so memory stays
+bounded by one buffer whatever the file size, and archive members need no seeking. From
+`etl-parser` come the buffer header (WmiBufferHeader), the logfile header event
+(SystemTraceRecord) and the TraceLogging schema and field readers; the few fixed fields of each
+record header are cut with `struct` in its layouts (see _record_size for why).
 
 Timestamps are in the session's clock (TRACE_LOGFILE_HEADER.ReservedFlags: 1 QPC, 2 system time,
 3 CPU cycles). The logfile header holds the session start as a FILETIME (StartTime) and the
@@ -38,9 +41,9 @@ from typing import Any, BinaryIO
 
 import polars as pl
 from construct import ConstructError
-from etl.error import EtlException, TlMetaDataNotFound
-from etl.etl import Chunk
-from etl.event import Event
+from etl.error import EtlException
+from etl.parsers.tracelogging import BytesIORaise, TagIn, TlMetaData, read_array_field, read_field
+from etl.system import SystemTraceRecord
 from etl.wmi import WmiBufferHeader
 
 from .base import RECORD_SCHEMA, Batch, Head, ParseContext, ParserSpec, conform, rejects_from_rows
@@ -184,20 +187,17 @@ def _buffer(buf: bytes, offset: int, size: int, state: dict[str, Any]) -> Iterat
         return
     yield Unit(offset, BUFFER_HEADER, counted=False)
     end = min(saved, len(buf))
-    body = io.BytesIO(buf)
-    body.seek(BUFFER_HEADER)
     pos = BUFFER_HEADER
-    while pos < end:
-        try:
-            chunk = Chunk.parse_stream(body)
-        except (ConstructError, EtlException, ValueError) as exc:
-            reason = "truncated" if saved > len(buf) else "bad_event"
+    while pos + 4 <= end:
+        rsize, kind = _record_size(buf, pos)
+        if kind is None or pos + rsize > len(buf):
+            reason = "truncated" if saved > len(buf) and kind is not None else "bad_event"
             yield Unit(offset + pos, len(buf) - pos, reason=reason,
-                       raw=f"record at byte {offset + pos} cannot be read ({type(exc).__name__}); "
+                       raw=f"record at byte {offset + pos} cannot be cut (header {buf[pos:pos + 8].hex()}); "
                            f"the rest of its buffer ({len(buf) - pos} bytes) is skipped")
             return
-        used = body.tell() - pos
-        yield _unit(chunk, offset + pos, used, state)
+        used = min(rsize + (-rsize % 8), len(buf) - pos)
+        yield _unit(kind, buf, pos, rsize, offset, used, state)
         pos += used
     if saved > len(buf):  # the file ends inside this buffer
         yield Unit(offset + pos, len(buf) - pos, reason="truncated",
@@ -206,71 +206,176 @@ def _buffer(buf: bytes, offset: int, size: int, state: dict[str, Any]) -> Iterat
         yield Unit(offset + pos, len(buf) - pos, counted=False)  # the unused end of the buffer
 
 
-def _unit(chunk: Any, offset: int, size: int, state: dict[str, Any]) -> Unit:
-    kind, value = chunk.type, chunk.value
-    if kind == "SystemTraceRecord":
-        sh = value.system_header
-        if sh.header.group == "EVENT_TRACE_GROUP_HEADER" and sh.header.type == 0 and state["clock"] is None:
-            pointer64 = int(sh.marker.type.enum) == 2
-            state["clock"] = header_clock(bytes(value.mof_data), pointer64, sh.system_time)
-        return Unit(offset, size)
-    if kind == "PerfInfoTraceRecord":
-        return Unit(offset, size)
-    if kind == "EventRecord":
-        return _event(value, offset, size, state)
-    if kind == "WinTraceRecord":
-        h = value.event_header
-        return Unit(offset, size, reason="etl_needs_symbols",
-                    raw=f"WPP message {h.event_id} of {_guid(h.provider_id)} (pid {h.process_id}, tid {h.thread_id}):"
-                        " decoding it needs the TMF symbols (Get-WindowsUpdateLog on Windows)")
-    h = value.event_header
-    return Unit(offset, size, reason="etl_needs_symbols",
-                raw=f"classic trace event of {_guid(h.guid)} (pid {h.process_id}, tid {h.thread_id}):"
-                    " decoding it needs its MOF class or TMF symbols")
+#: Record kinds by the header type byte (offset 2) of a record whose marker byte is 0xC0; the
+#: value says where the record's size is and the least size its header needs.
+_KINDS = {1: ("system", 4, 32), 2: ("system", 4, 32), 3: ("system", 4, 24), 4: ("system", 4, 24),
+          0x10: ("perfinfo", 4, 16), 0x11: ("perfinfo", 4, 16), 0x12: ("event", 0, 80), 0x13: ("event", 0, 80),
+          0x0A: ("trace", 0, 48), 0x14: ("trace", 0, 48)}
+#: TraceMessage records (WPP) carry this in the high half of their first 32 bits.
+WPP_MARKER = 0x9000
 
 
-def _guid(g: Any) -> uuid.UUID:
-    inner = g.inner
-    return uuid.UUID(fields=(inner.data1, inner.data2, inner.data3, inner.data4[0], inner.data4[1],
-                             int.from_bytes(bytes(inner.data4[2:]), "big")))
+def _record_size(buf: bytes, pos: int) -> tuple[int, str | None]:
+    """(size, kind) of the record at `pos`, kind None when its header is not one ETW writes.
+
+    The layouts are the ones etl-parser's record structures define (SystemTraceRecord,
+    PerfInfoTraceRecord, EventRecord, TraceRecord, WinTraceRecord); they are cut here with
+    `struct` because etl-parser's EventRecord module imports its ~800 generated ETW provider
+    parsers, seconds of start-up for every run, and a record is a few fixed fields anyway.
+    """
+    kind_byte, marker = buf[pos + 2], buf[pos + 3]
+    if marker == 0xC0 and kind_byte in _KINDS:
+        kind, at, least = _KINDS[kind_byte]
+        if pos + at + 2 > len(buf):
+            return 0, None
+        size = struct.unpack_from("<H", buf, pos + at)[0]
+        return (size, kind) if size >= least else (0, None)
+    if struct.unpack_from("<H", buf, pos + 2)[0] == WPP_MARKER:
+        size = struct.unpack_from("<H", buf, pos)[0]
+        return (size, "wpp") if size >= 32 else (0, None)
+    return 0, None
 
 
-def _provider_name(record: Any) -> str | None:
-    for item in record.extended_data or ():
-        if item.ext_type == EXT_PROV_TRAITS:
-            data = bytes(item.data_item)
-            name = data[2:].split(b"\x00", 1)[0]
-            return name.decode("utf-8", errors="replace") or None
-    return None
+def _unit(kind: str, buf: bytes, pos: int, size: int, offset: int, used: int, state: dict[str, Any]) -> Unit:
+    at = offset + pos
+    if kind == "event":
+        return _event(buf, pos, size, at, used, state)
+    if kind == "system":
+        hook_type, group = buf[pos + 6], buf[pos + 7]
+        if group == 0 and hook_type == 0 and state["clock"] is None:  # the logfile header event
+            state["clock"] = _header(buf[pos:pos + size])
+        return Unit(at, used)
+    if kind == "perfinfo":
+        return Unit(at, used)
+    if kind == "wpp":
+        number = struct.unpack_from("<H", buf, pos + 4)[0]
+        guid = uuid.UUID(bytes_le=bytes(buf[pos + 8:pos + 24]))
+        tid, pid = struct.unpack_from("<II", buf, pos + 24)
+        return Unit(at, used, reason="etl_needs_symbols",
+                    raw=f"WPP message {number} of {guid} (pid {pid}, tid {tid}): decoding it needs the TMF symbols "
+                        "(Get-WindowsUpdateLog on Windows)")
+    tid, pid = struct.unpack_from("<II", buf, pos + 8)
+    guid = uuid.UUID(bytes_le=bytes(buf[pos + 24:pos + 40]))
+    return Unit(at, used, reason="etl_needs_symbols",
+                raw=f"classic trace event of {guid} (pid {pid}, tid {tid}): decoding it needs its MOF class "
+                    "or TMF symbols")
 
 
-def _event(record: Any, offset: int, size: int, state: dict[str, Any]) -> Unit:
-    h = record.event_header
-    provider = _guid(h.provider_id)
+def _header(record: bytes) -> Clock | None:
+    """The clock of the logfile header event, read with etl-parser's SystemTraceRecord."""
     try:
-        fields = Event(record).parse_tracelogging()
-    except TlMetaDataNotFound:
-        return Unit(offset, size, reason="etl_needs_symbols",
-                    raw=f"event {h.event_descriptor.Id} of {provider} has no embedded schema: decoding it needs the "
+        parsed = SystemTraceRecord.parse(record)
+    except ConstructError:
+        return None
+    mof = bytes(parsed.mof_data)
+    pointer64 = len(mof) >= 48 and struct.unpack_from("<I", mof, 44)[0] == 8
+    return header_clock(mof, pointer64, parsed.system_header.system_time)
+
+
+def _extended(buf: bytes, q: int, limit: int) -> tuple[dict[int, bytes], int] | None:
+    """EVENT_HEADER_EXTENDED_DATA_ITEMs from `q` (8-byte aligned, chained by bit 0 of the third
+    field): {type: data}, and where the payload starts; None when they run past the record."""
+    items: dict[int, bytes] = {}
+    while True:
+        if q + 8 > limit:
+            return None
+        _, ext_type, linkage, dsize = struct.unpack_from("<HHHH", buf, q)
+        if q + 8 + dsize > limit:
+            return None
+        items.setdefault(ext_type, bytes(buf[q + 8:q + 8 + dsize]))
+        q += 8 + dsize
+        q += -q % 8
+        if not linkage & 1:
+            return items, q
+
+
+#: Parsed TraceLogging schemas by their bytes: a file repeats a few dozen event shapes.
+_SCHEMAS: dict[bytes, Any] = {}
+_MAX_SCHEMAS = 4096
+
+
+def _tracelogging(meta: bytes, payload: bytes) -> tuple[str, dict[str, Any]]:
+    """Event name and field values, with etl-parser's TraceLogging schema and field readers.
+
+    Nul-terminated UTF-16 strings (the `Info` message) are read in one slice here: etl-parser
+    reads them two bytes per call, the bulk of the time on a WindowsUpdate ETL.
+    """
+    scheme = _SCHEMAS.get(meta)
+    if scheme is None:
+        if len(_SCHEMAS) >= _MAX_SCHEMAS:
+            _SCHEMAS.clear()
+        scheme = _SCHEMAS[meta] = TlMetaData.parse(meta)
+    stream = BytesIORaise(payload)
+    values: dict[str, Any] = {}
+    for f in scheme.fields:
+        tag = f.tag_in
+        if tag & (TagIn.CCOUNT.value | TagIn.VCCOUNT.value):
+            values[f.name] = read_array_field(stream, tag)
+        elif tag & 0x1F == TagIn.UNICODESTRING.value:
+            values[f.name] = _utf16z(stream)
+        else:
+            values[f.name] = read_field(stream, tag)
+    return scheme.name, values
+
+
+def _utf16z(stream: io.BytesIO) -> str:
+    """A nul-terminated UTF-16LE string at the stream's position; the stream moves past it."""
+    data, start = stream.getvalue(), stream.tell()
+    i = start
+    while True:
+        i = data.find(b"\0\0", i)
+        if i < 0:
+            raise EOFError("unterminated UTF-16 string")
+        if (i - start) % 2 == 0:
+            break
+        i += 1
+    stream.seek(i + 2)
+    return data[start:i].decode("utf-16-le", errors="replace")
+
+
+def _event(buf: bytes, pos: int, size: int, at: int, used: int, state: dict[str, Any]) -> Unit:
+    flags, _prop, tid, pid, stamp_ticks = struct.unpack_from("<HHIIq", buf, pos + 4)
+    provider = uuid.UUID(bytes_le=bytes(buf[pos + 24:pos + 40]))
+    event_id = struct.unpack_from("<H", buf, pos + 40)[0]
+    items: dict[int, bytes] = {}
+    payload_at = pos + 80
+    if flags & 0x0001:  # EVENT_HEADER_FLAG_EXTENDED_INFO
+        got = _extended(buf, payload_at, pos + size)
+        if got is None:
+            return Unit(at, used, reason="bad_event",
+                        raw=f"event of {provider} at byte {at}: its extended data runs past its end")
+        items, payload_at = got
+    if EXT_SCHEMA_TL not in items:
+        return Unit(at, used, reason="etl_needs_symbols",
+                    raw=f"event {event_id} of {provider} has no embedded schema: decoding it needs the "
                         "provider manifest or TMF symbols")
+    try:
+        component, fields = _tracelogging(items[EXT_SCHEMA_TL], bytes(buf[payload_at:pos + size]))
     except (EtlException, ConstructError, EOFError, ValueError, UnicodeDecodeError, struct.error) as exc:
-        return Unit(offset, size, reason="bad_event",
-                    raw=f"TraceLogging event of {provider} at byte {offset}: {type(exc).__name__}: {exc}")
-    component = fields.get_name() or ""
+        return Unit(at, used, reason="bad_event",
+                    raw=f"TraceLogging event of {provider} at byte {at}: {type(exc).__name__}: {exc}")
     info = fields.get("Info")
     message = info if isinstance(info, str) else " ".join(f"{k}={v}" for k, v in fields.items())
     clock: Clock | None = state["clock"]
-    ts = clock.utc(h.timestamp) if clock is not None else None
-    pid, tid = str(h.process_id), str(h.thread_id)
-    stamp = _text_stamp(clock.filetime(h.timestamp)) if clock is not None and ts is not None else "????/??/?? ??:??:??"
+    ts = clock.utc(stamp_ticks) if clock is not None else None
+    text_stamp = _text_stamp(clock.filetime(stamp_ticks)) if ts is not None else "????/??/?? ??:??:??"
+    pid_s, tid_s = str(pid), str(tid)
     row = {
-        "line_count": 1, "byte_offset": offset, "kind": "line", "ts": ts,
-        "pid": pid, "tid": tid, "component": component, "message": message,
-        "provider": _provider_name(record) or ("WUTraceLogging" if provider == WU_PROVIDER else str(provider)),
+        "line_count": 1, "byte_offset": at, "kind": "line", "ts": ts,
+        "pid": pid_s, "tid": tid_s, "component": component, "message": message,
+        "provider": _provider_name(items.get(EXT_PROV_TRAITS))
+        or ("WUTraceLogging" if provider == WU_PROVIDER else str(provider)),
         # the line Get-WindowsUpdateLog writes for this event (here in UTC)
-        "raw": f"{stamp} {pid:<5} {tid:<5} {component:<15} {message}",
+        "raw": f"{text_stamp} {pid_s:<5} {tid_s:<5} {component:<15} {message}",
     }
-    return Unit(offset, size, row=row)
+    return Unit(at, used, row=row)
+
+
+def _provider_name(traits: bytes | None) -> str | None:
+    """The provider name from its traits item: a 2-byte size, then the nul-terminated name."""
+    if not traits or len(traits) < 3:
+        return None
+    return traits[2:].split(b"\0", 1)[0].decode("utf-8", errors="replace") or None
 
 
 def _text_stamp(ft: int) -> str:
@@ -293,24 +398,32 @@ def _records(rows: list[dict[str, Any]], source: str) -> pl.DataFrame:
 
 
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
-    """Stream records from an ETL file, one WMI buffer in memory at a time."""
+    """Stream records from an ETL file, one WMI buffer in memory at a time.
+
+    Should reading fail (an archive member found damaged), the units read so far are yielded
+    first and the error is raised after them, so the scanner keeps them and reports the error.
+    """
     rows: list[dict[str, Any]] = []
     rejects: list[dict[str, Any]] = []
     units = seen = symbols = 0
-    for unit in walk(stream):
-        if not unit.counted:
-            continue
-        units += 1
-        seen += 1  # a unit's "line" number: its place among the counted units of the file
-        if unit.row is not None:
-            rows.append({**unit.row, "line_no": seen})
-        elif unit.reason is not None:
-            symbols += unit.reason == "etl_needs_symbols"
-            rejects.append({"source": ctx.source, "line_no": seen, "byte_offset": unit.offset + ctx.start_offset,
-                            "reason": unit.reason, "raw": unit.raw})
-        if units >= BATCH_UNITS:
-            yield Batch(_records(rows, ctx.source), rejects_from_rows(rejects), units)
-            rows, rejects, units = [], [], 0
+    try:
+        for unit in walk(stream):
+            if not unit.counted:
+                continue
+            units += 1
+            seen += 1  # a unit's "line" number: its place among the counted units of the file
+            if unit.row is not None:
+                rows.append({**unit.row, "line_no": seen})
+            elif unit.reason is not None:
+                symbols += unit.reason == "etl_needs_symbols"
+                rejects.append({"source": ctx.source, "line_no": seen, "byte_offset": unit.offset + ctx.start_offset,
+                                "reason": unit.reason, "raw": unit.raw})
+            if units >= BATCH_UNITS:
+                yield Batch(_records(rows, ctx.source), rejects_from_rows(rejects), units)
+                rows, rejects, units = [], [], 0
+    except Exception:
+        yield Batch(_records(rows, ctx.source), rejects_from_rows(rejects), units)
+        raise
     notes = []
     if symbols:
         notes.append(f"{symbols} ETL event(s) need symbols (WPP/TMF, pre-1709 Windows Update): decode them with "

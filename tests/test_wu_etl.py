@@ -254,6 +254,22 @@ def test_etl_in_zip_and_tar_reads_as_the_plain_file(tmp_path: Path) -> None:
     assert s_tar["formats"]["windowsupdate-etl"]["records"] == 40
 
 
+def test_a_member_found_damaged_at_its_end_keeps_its_events(tmp_path: Path) -> None:
+    # past the archive reader's 1 MiB read-ahead, so detection succeeds and parsing starts
+    events = wu_events(4000)
+    good = etl_bytes(events, EtlWriter(start=START, buffer_size=65536))
+    assert len(good) > 1 << 20
+    with zipfile.ZipFile(tmp_path / "crc.zip", "w", zipfile.ZIP_STORED) as z:
+        z.writestr("WIN11-03/WindowsUpdate.etl", good)
+    data = bytearray((tmp_path / "crc.zip").read_bytes())
+    at = data.index(events[-1].message.encode("utf-16-le"))
+    data[at] ^= 0x01  # the stored member's CRC no longer matches: the reader fails at its end
+    (tmp_path / "crc.zip").write_bytes(bytes(data))
+    s, _ = scan(tmp_path / "crc.zip", tmp_path / "out")
+    src = s["sources"][0]
+    assert src["records"] > 3000 and src["errors"] and s["accounted"]
+
+
 def test_the_parser_is_in_the_table_with_its_family(capsys) -> None:
     from umtriage.parsers import FAMILY
     from umtriage.pipeline.cli import main
