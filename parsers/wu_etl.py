@@ -297,8 +297,11 @@ _MAX_SCHEMAS = 4096
 def _tracelogging(meta: bytes, payload: bytes) -> tuple[str, dict[str, Any]]:
     """Event name and field values, with etl-parser's TraceLogging schema and field readers.
 
-    Nul-terminated UTF-16 strings (the `Info` message) are read in one slice here: etl-parser
-    reads them two bytes per call, the bulk of the time on a WindowsUpdate ETL.
+    Strings are read here: nul-terminated UTF-16 (the `Info` message) in one slice instead of
+    two bytes per call (the bulk of the time on a WindowsUpdate ETL), nul-terminated and counted
+    8-bit strings as UTF-8 or cp1252 (etl-parser reads them as ASCII), and counted UTF-16 ones,
+    which etl-parser does not read. Should a later field be of a type no reader knows, the fields
+    read before it (the message among them) are kept.
     """
     scheme = _SCHEMAS.get(meta)
     if scheme is None:
@@ -309,12 +312,16 @@ def _tracelogging(meta: bytes, payload: bytes) -> tuple[str, dict[str, Any]]:
     values: dict[str, Any] = {}
     for f in scheme.fields:
         tag = f.tag_in
-        if tag & (TagIn.CCOUNT.value | TagIn.VCCOUNT.value):
-            values[f.name] = read_array_field(stream, tag)
-        elif tag & 0x1F == TagIn.UNICODESTRING.value:
-            values[f.name] = _utf16z(stream)
-        else:
-            values[f.name] = read_field(stream, tag)
+        try:
+            if tag & (TagIn.CCOUNT.value | TagIn.VCCOUNT.value):
+                values[f.name] = read_array_field(stream, tag)
+            else:
+                reader = _STRING_READERS.get(tag & 0x1F)
+                values[f.name] = reader(stream) if reader else read_field(stream, tag)
+        except EtlException:
+            if not values:
+                raise
+            break
     return scheme.name, values
 
 
@@ -331,6 +338,39 @@ def _utf16z(stream: io.BytesIO) -> str:
         i += 1
     stream.seek(i + 2)
     return data[start:i].decode("utf-16-le", errors="replace")
+
+
+def _bytes_text(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
+
+
+def _ansiz(stream: io.BytesIO) -> str:
+    data, start = stream.getvalue(), stream.tell()
+    end = data.find(b"\0", start)
+    if end < 0:
+        raise EOFError("unterminated string")
+    stream.seek(end + 1)
+    return _bytes_text(data[start:end])
+
+
+def _counted(stream: BytesIORaise, wide: bool) -> str:
+    """A counted string: a 16-bit length in bytes, then that many bytes."""
+    size = struct.unpack("<H", stream.read_exact(2))[0]
+    raw = stream.read(size)
+    if len(raw) < size:
+        raise EOFError("counted string runs past the payload")
+    return raw.decode("utf-16-le", errors="replace") if wide else _bytes_text(raw)
+
+
+_STRING_READERS = {
+    TagIn.UNICODESTRING.value: _utf16z,
+    TagIn.ANSISTRING.value: _ansiz,
+    TagIn.COUNTEDSTRING.value: lambda st: _counted(st, True),
+    TagIn.COUNTEDANSISTRING.value: lambda st: _counted(st, False),
+}
 
 
 def _event(buf: bytes, pos: int, size: int, at: int, used: int, state: dict[str, Any]) -> Unit:

@@ -119,6 +119,25 @@ def test_record_count_and_one_record_field_by_field() -> None:
     assert recs["byte_offset"].is_sorted() and recs["line_no"].is_unique().all()
 
 
+def test_other_field_types_and_a_damaged_payload() -> None:
+    w = EtlWriter(start=START)
+    e = WuEvent(START, 10, 20, "Agent", "unused")
+    counted = "*FAILED* [80070005] Caf\u00e9 counted".encode("utf-16-le")
+    recs, rej, _, _ = parse_all(w.build([
+        # a counted UTF-16 message, then a field type no reader knows: the message is kept
+        w.event(e, fields=[("Info", 22, len(counted).to_bytes(2, "little") + counted), ("Blob", 24, b"\x01\x02")]),
+        # no Info field: the fields are the message; an 8-bit string that is not ASCII
+        w.event(e, fields=[("Code", 8, (0x80070005).to_bytes(4, "little")), ("Where", 2, "Gr\xfc\xdfe\0".encode("latin-1"))]),
+        # the payload ends inside its string
+        w.event(e, fields=[("Info", 1, "cut".encode("utf-16-le"))]),
+        # a manifest event without embedded schema
+        w.event(e, schema=False),
+    ]))
+    assert recs["message"].to_list() == ["*FAILED* [80070005] Caf\u00e9 counted", "Code=2147942405 Where=Gr\xfc\xdfe"]
+    assert recs["level"].to_list() == ["FAILED", "INFO"]
+    assert rej["reason"].to_list() == ["bad_event", "etl_needs_symbols"]
+
+
 @pytest.mark.parametrize(
     ("clock_type", "freq", "ticks_after_start", "expected"),
     [
