@@ -11,14 +11,13 @@ PACKAGE_MANAGER_FAILURE; PatchAssessmentSummary; ConfigurePatchingSummary ...).
 
 One record per thing worth matching or counting: the operation's status, each substatus, an
 exceeded maintenance window, a failed or required reboot, each error detail, each failed or
-pending patch. The text is untrusted: the file is read up to MAX_STATUS_BYTES, a document that
+pending patch. The text is untrusted: the file is read up to MAX_STATUS_CHARS, a document that
 does not parse, nests too deep or has the wrong shape becomes a counted reject, and the file is
 always accounted for as one document.
 """
 
 from __future__ import annotations
 
-import codecs
 import json
 import re
 from collections.abc import Iterator
@@ -26,12 +25,12 @@ from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 from .base import RAW_CUT, Batch, Head, ParseContext, ParserSpec
-from .event_common import make_batch
+from .event_common import make_batch, open_text
 
 NAME = "patchext-status"
 
 #: Largest status file parsed; real ones are a few KB (an assessment lists a few hundred patches).
-MAX_STATUS_BYTES = 8 << 20
+MAX_STATUS_CHARS = 8 << 20
 #: Records one file may give; past that a note says how many items were left out.
 MAX_RECORDS = 5000
 
@@ -61,27 +60,21 @@ def detect(head: Head) -> bool:
 
 
 def _read(stream: BinaryIO, ctx: ParseContext) -> tuple[str | None, int, int]:
-    """(text or None when too large, physical lines, bytes) of the whole stream, read bounded."""
-    decoder = codecs.getincrementaldecoder(ctx.encoding)(errors="replace")
-    parts: list[str] = []
-    size = lines = 0
-    last = ""
-    keep = True
-    while chunk := stream.read(1 << 20):
-        size += len(chunk)
-        text = decoder.decode(chunk)
-        lines += text.count("\n")
-        last = text[-1:] or last
-        if keep and size <= MAX_STATUS_BYTES:
-            parts.append(text)
-        else:
-            keep, parts = False, []
-    tail = decoder.decode(b"", final=True)
-    lines += tail.count("\n")
-    last = tail[-1:] or last
-    if size and last != "\n":
-        lines += 1
-    return ("".join(parts) + tail if keep else None), lines, size
+    """(text, or None when longer than MAX_STATUS_CHARS; physical lines; characters) of the stream.
+
+    A longer stream is still read to its end, one block at a time, to count its lines.
+    """
+    reader = open_text(stream, ctx.encoding)
+    try:
+        text = reader.read(MAX_STATUS_CHARS + 1)
+        size, lines, last = len(text), text.count("\n"), text[-1:]
+        if size <= MAX_STATUS_CHARS:
+            return text, lines + (1 if text and last != "\n" else 0), size
+        while chunk := reader.read(1 << 20):
+            size, lines, last = size + len(chunk), lines + chunk.count("\n"), chunk[-1]
+        return None, lines + (1 if last != "\n" else 0), size
+    finally:
+        reader.detach()
 
 
 def _ts(value: Any) -> datetime | None:
@@ -221,7 +214,7 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
     text, lines, size = _read(stream, ctx)
     items = _Items(ctx)
     if text is None:
-        items.reject("too_large", f"status file of {size} bytes, over the {MAX_STATUS_BYTES} bytes read")
+        items.reject("too_large", f"status file of {size} characters, over the {MAX_STATUS_CHARS} read")
     elif text.strip():
         try:
             doc = json.loads(text)
