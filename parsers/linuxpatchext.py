@@ -63,9 +63,10 @@ def _unquote(literal: pl.Expr) -> pl.Expr:
     """Undo the escapes repr() adds (line breaks become spaces, as the core's error logger does)."""
     return (
         literal.str.replace_all(r"\\[nrt]", " ")
-        .str.replace_all(r"\\'", "'", literal=True)
-        .str.replace_all(r"\\\"", '"', literal=True)
-        .str.replace_all(r"\\\\", "\\", literal=True)
+        .str.replace_all("\\'", "'", literal=True)
+        .str.replace_all('\\"', '"', literal=True)
+        .str.replace_all("\\\\", "\\", literal=True)
+        .str.strip_chars()
     )
 
 

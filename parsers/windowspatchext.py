@@ -56,11 +56,11 @@ def make_folding_classifier(assume_tz: str) -> Classifier:
             df = df.with_columns(frame[SRC])
             seen = seen.over(SRC)
         before_any = seen == 0
-        return df.drop(SRC, strict=False).with_columns(
+        return df.with_columns(
             is_start=stamped | (before_any & (pl.col("line").str.strip_chars() != "")),
             text=pl.when(stamped).then(pl.col("text")).otherwise(pl.col("line").str.strip_chars_end()),
             level=pl.when(stamped).then(pl.col("level")),
-        )
+        ).drop(SRC, strict=False)
 
     return classify
 

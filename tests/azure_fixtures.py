@@ -35,7 +35,13 @@ class CoreLog:
     def __init__(self) -> None:
         self.text = ""
 
+    def write(self, ts: str, text: str) -> CoreLog:
+        """One stdout write as the mirror records it, line breaks and all."""
+        self.text += f"\n{ts}> {text}"
+        return self
+
     def log(self, ts: str, message: str) -> CoreLog:
+        """The core's log(): one print, so one stamped line, per line of the message."""
         for line in message.splitlines():
             self.text += f"\n{ts}> {line}"
         return self
@@ -56,7 +62,7 @@ class CoreLog:
 
 def core_log() -> str:
     c = CoreLog()
-    c.log("2024-06-11T22:00:05Z", "\n" + DASHES + "\n" + "\n".join(SPLASH) + "\n" + DASHES)
+    c.write("2024-06-11T22:00:05Z", "\n" + DASHES + "\n" + "\n".join(SPLASH) + "\n" + DASHES)
     c.log("2024-06-11T22:00:05Z", f"Patch operation starting. [Operation=Installation][Sequence=3][Activity={ACTIVITY_ID}]")
     c.debug("Settings read from 3.settings:\nmaintenanceWindow=PT2H, rebootSetting=IfRequired\n"
             "classificationsToInclude=Critical,Security")
