@@ -53,6 +53,14 @@ def test_new_parsers_are_registered_with_their_families() -> None:
     assert list(PARSERS)[-1] == "text"  # the generic parser still comes last
 
 
+def test_formats_command_lists_them(cli) -> None:
+    r = cli("formats")
+    assert r.returncode == 0
+    listed = {line.split()[0] for line in r.stdout.splitlines() if line.strip()}
+    assert listed == set(PARSERS) and set(NEW) <= listed
+    assert "format not public" in next(line for line in r.stdout.splitlines() if line.startswith("windowspatchext"))
+
+
 def test_each_generated_file_is_detected_by_its_parser(files: dict[str, Path]) -> None:
     assert {name: detected(path) for name, path in files.items()} == EXPECTED
 
@@ -359,6 +367,16 @@ def test_windows_update_extension_log(files: dict[str, Path]) -> None:
         "System.Runtime.InteropServices.COMException (0x8024402C): Exception from HRESULT: 0x8024402C",
         "   at WUApiLib.IUpdateSearcher.Search(String criteria)",
     ]
+
+
+def test_windows_update_extension_log_in_utf16_gives_the_same_records(tmp_path: Path,
+                                                                      files: dict[str, Path]) -> None:
+    path = tmp_path / "WindowsUpdateExtension.log"
+    path.write_bytes(b"\xff\xfe" + files[path.name].read_text(encoding="utf-8").encode("utf-16-le"))
+    assert detected(path) == "windowspatchext"
+    utf8 = parse_file(files[path.name], windowspatchext.PARSER).records
+    utf16 = parse_file(path, windowspatchext.PARSER).records
+    assert utf16.select("ts", "level", "message", "line_no").equals(utf8.select("ts", "level", "message", "line_no"))
 
 
 def test_command_execution_log_us_stamps_and_assume_tz(files: dict[str, Path]) -> None:
