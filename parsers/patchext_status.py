@@ -11,9 +11,13 @@ PACKAGE_MANAGER_FAILURE; PatchAssessmentSummary; ConfigurePatchingSummary ...).
 
 One record per thing worth matching or counting: the operation's status, each substatus, an
 exceeded maintenance window, a failed or required reboot, each error detail, each failed or
-pending patch. The text is untrusted: the file is read up to MAX_STATUS_CHARS, a document that
-does not parse, nests too deep or has the wrong shape becomes a counted reject, and the file is
-always accounted for as one document.
+pending patch (`kind` status, substatus, mw, reboot, error, patch; `component` the substatus
+name; `raw` the item's own JSON, e.g. a patch's patchId, name, version, classifications and
+state, for tables that need more than the message).
+
+The text is untrusted: the file is read up to MAX_STATUS_CHARS, a document that does not parse,
+nests too deep or has the wrong shape becomes a counted reject, items are bounded in number and
+length, and the file is always accounted for as one document.
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ NAME = "patchext-status"
 MAX_STATUS_CHARS = 8 << 20
 #: Records one file may give; past that a note says how many items were left out.
 MAX_RECORDS = 5000
+#: Longest message kept for one item (a line parser would reject a longer line; here the item
+#: still counts, cut, and a note says so).
+MAX_MESSAGE_CHARS = 1 << 16
 
 _KEYS = re.compile(r'"(status|formattedMessage|substatus|timestampUTC|operation)"\s*:')
 _FRACTION = re.compile(r"(\.\d{6})\d+")
@@ -108,11 +115,14 @@ class _Items:
         self.rows: list[dict[str, Any]] = []
         self.rejects: list[dict[str, Any]] = []
         self.dropped = 0
+        self.cut = 0
 
     def add(self, kind: str, ts: datetime | None, component: str, level: str, message: str, raw: Any) -> None:
         if len(self.rows) >= MAX_RECORDS:
             self.dropped += 1
             return
+        if len(message) > MAX_MESSAGE_CHARS:
+            message, self.cut = message[:MAX_MESSAGE_CHARS], self.cut + 1
         self.rows.append({
             "kind": kind, "line_no": self.ctx.start_line, "line_count": 1, "byte_offset": self.ctx.start_offset,
             "ts_utc": ts, "component": component, "level": level, "message": message,
@@ -228,6 +238,8 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
     batch = make_batch(items.rows, items.rejects, lines, ctx, NAME)
     if items.dropped:
         batch.notes.append(f"{items.dropped} status item(s) past the first {MAX_RECORDS} were not kept")
+    if items.cut:
+        batch.notes.append(f"{items.cut} status message(s) cut at {MAX_MESSAGE_CHARS} characters")
     yield batch
 
 

@@ -271,6 +271,18 @@ def test_damaged_summary_inside_a_good_status_keeps_the_rest(tmp_path: Path) -> 
     assert parsed.records["message"][1] == 'PatchAssessmentSummary success, code 0: {"rebootPending": tru'
 
 
+def test_status_items_are_bounded_in_number_and_length(tmp_path: Path) -> None:
+    path = tmp_path / "6.status"
+    patches = [{"name": f"p{i}", "version": "1", "patchInstallationState": "Failed"}
+               for i in range(patchext_status.MAX_RECORDS + 50)]
+    path.write_text(_status({"patches": patches}, top_message="x" * (patchext_status.MAX_MESSAGE_CHARS + 10)))
+    parsed = parse_file(path, patchext_status.PARSER)
+    assert parsed.records.height == patchext_status.MAX_RECORDS
+    assert parsed.records["message"].str.len_chars().max() == patchext_status.MAX_MESSAGE_CHARS
+    assert f"52 status item(s) past the first {patchext_status.MAX_RECORDS} were not kept" in parsed.notes
+    assert f"1 status message(s) cut at {patchext_status.MAX_MESSAGE_CHARS} characters" in parsed.notes
+
+
 def test_status_over_the_size_bound_is_one_reject_with_every_line_counted(tmp_path: Path) -> None:
     path = tmp_path / "5.status"
     line = '{"status": "x", "formattedMessage": "' + "y" * 1000 + '"},\n'
