@@ -156,6 +156,8 @@ def walk(stream: BinaryIO) -> Iterator[Unit]:
         yield Unit(0, rest, reason="bad_buffer", raw=f"first buffer size {size} is not usable; file not read")
         return
     state: dict[str, Any] = {"clock": None}
+    # every buffer of a file is the session's buffer size long, so a buffer whose header is
+    # damaged is skipped by that size and reading goes on at the next one
     offset, buf = 0, first + _read_exact(stream, size - BUFFER_HEADER)
     while buf:
         yield from _buffer(buf, offset, size, state)
