@@ -18,8 +18,9 @@ Timestamps are in the session's clock (TRACE_LOGFILE_HEADER.ReservedFlags: 1 QPC
 3 CPU cycles). The logfile header holds the session start as a FILETIME (StartTime) and the
 header event itself is stamped in the session clock at that same moment, so an event's UTC time
 is StartTime + (ts - header ts) * 10^7 / frequency (PerfFreq for QPC, CpuSpeedInMHz * 10^6 for
-cycles; system-time stamps are FILETIMEs already, as fine as TimerResolution). Adding ts /
-PerfFreq to BootTime instead is seconds off. etl-parser's EventTraceHeader structure leaves out
+cycles; system-time stamps are FILETIMEs already, as fine as TimerResolution). Reading a stamp
+as a FILETIME lands in the 17th century, and anchoring on BootTime drifts from the wall clock
+the session start was taken from. etl-parser's EventTraceHeader structure leaves out
 the 4 alignment bytes after TimeZoneInformation, so BootTime, PerfFreq, StartTime and
 ReservedFlags are read here at their real offsets.
 
