@@ -210,6 +210,20 @@ def test_real_cbs_logs_parse_whole(name: str) -> None:
     assert (r["component"], r["message"].split("\n")[0], r["raw"].split("\n")[0]) == (component, message, raw)
 
 
+def test_real_cbs_and_dism_excerpts_are_read_as_cbs() -> None:
+    truth_file = REAL / "truth.jsonl"
+    if not truth_file.exists():
+        pytest.skip(f"{truth_file} not present")
+    entries = [json.loads(x) for x in truth_file.read_text().splitlines()]
+    picked = [t for t in entries if t["kind"] == "cbs" or "/dism.log#" in t["source_url"].lower()]
+    assert len(picked) >= 15
+    for t in picked:
+        fmt, recs, rej, _ = parse_bytes((REAL / t["file"]).read_bytes(), t["file"])
+        assert fmt == "cbs" and rej.height == 0 and recs.height > 0, t["file"]
+        found = {c for codes in extract_codes(recs["message"]).to_list() for c in codes}
+        assert set(t["codes"]) <= found, t["file"]
+
+
 def test_real_cbs_log_scan_finds_the_codes_a_reader_names(tmp_path: Path) -> None:
     path = REAL / "full-CBS.log"
     if not path.exists():
