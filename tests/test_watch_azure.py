@@ -24,7 +24,6 @@ from test_watch import (
     assert_same_tables,
     batch,
     complete_lines,
-    encode,
     lines_by_source,
     make_watcher,
     summary,
