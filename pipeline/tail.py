@@ -45,11 +45,13 @@ FP_BYTES = 256
 #: Bytes before the checkpoint hashed to confirm that a file still holds what was read.
 CHECK_BYTES = 256
 #: Of the line formats, those whose records may take continuation lines that are still to come
-#: (Azure Update Manager core/ext logs, the Windows patch extension's, waagent.log, Arc's logrus).
-FOLDING = frozenset({"omsupdatemgmt", "workerlog", "text", "linuxpatchext", "windowspatchext", "waagent", "arc"})
+#: (Azure Update Manager core/ext logs, the Windows patch extension's, waagent.log, Arc's logrus,
+#: CBS.log/DISM.log).
+FOLDING = frozenset({"omsupdatemgmt", "workerlog", "text", "linuxpatchext", "windowspatchext", "waagent", "arc",
+                     "cbs"})
 #: Line formats read incrementally; any other format (documents such as the patch extensions'
 #: JSON .status files, which are rewritten whole) is parsed again as a whole when it changes.
-TAILABLE = frozenset({"windowsupdate"}) | FOLDING
+TAILABLE = frozenset({"windowsupdate", "reportingevents"}) | FOLDING
 
 _BANNER_TEXT = "Logging initialized"
 _CLASSIC = re.compile(CLASSIC_LINE)
