@@ -22,7 +22,7 @@ from typing import BinaryIO
 
 import polars as pl
 
-from .base import RECORD_SCHEMA, Batch, Head, ParseContext, ParserSpec, conform, line_rejects
+from .base import RECORD_SCHEMA, REJECT_SCHEMA, SRC, Batch, Head, ParseContext, ParserSpec, conform, line_rejects
 from .linefold import first_nonblank_lines
 from .textio import context_lines
 from .timeutil import shift_by_offset
@@ -82,14 +82,14 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
         good = g.filter(pl.col("guid").is_not_null())
         bad = g.filter(pl.col("guid").is_null() & (pl.col("line").str.strip_chars() != ""))
         rejects = pl.concat([line_rejects(too_long.with_columns(_src()), "line_too_long"),
-                             line_rejects(bad.with_columns(_src()), "bad_fields")]).drop("_src")
-        rejects = rejects.with_columns(source=pl.lit(ctx.source)).select("source", "line_no", "byte_offset",
-                                                                         "reason", "raw").sort("line_no")
+                             line_rejects(bad.with_columns(_src()), "bad_fields")])
+        rejects = rejects.with_columns(source=pl.lit(ctx.source)).select(*REJECT_SCHEMA).sort("line_no")
         yield Batch(_records(good, ctx), rejects, block.lines)
 
 
 def _src() -> pl.Expr:
-    return pl.lit(0, dtype=pl.UInt32).alias("_src")
+    """The file-index column line_rejects expects (one file here)."""
+    return pl.lit(0, dtype=pl.UInt32).alias(SRC)
 
 
 PARSER = ParserSpec(
