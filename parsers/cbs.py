@@ -4,7 +4,7 @@
 Both write `2018-12-08 18:38:11, Error                 CBS    Failed to ... [HRESULT = 0x800f0922 -
 CBS_E_INSTALLERS_FAILED]`: local time without zone (so --assume-tz applies), a comma, the level
 (`Info`, `Warning`, `Error`) padded to 22, the component (`CBS`, `CSI`, `DISM`, `DPX`, ...) padded
-to 7, then the message. DISM messages start `PID=1234 TID=5678`, read into pid and tid. Lines without
+to 7, then the message. DISM messages carry `PID=1234 TID=5678`, read into pid and tid. Lines without
 the prefix (the CheckSUR summary block, `Found: {l:32 ...} Expected: ...` hash pairs, `POQ 0 starts:`)
 continue the record above. UTF-8 with BOM and CRLF on disk; shapes are from two whole real CBS.logs
 (Server 2012 DISM repair, Windows 7 SFC) in ../shared/corpus/real.
@@ -32,8 +32,8 @@ CBS_LINE = (
     r"(?: +(?P<component>[A-Za-z][\w.\-]*)(?: {1,8}(?P<message>.*))?)? *$"
 )
 _LEVELS = {"Info": "INFO", "Perf": "INFO", "Warning": "WARNING", "Error": "ERROR", "Fatal": "FATAL"}
-#: DISM's own thread prefix inside the message.
-DISM_IDS = r"^PID=(\d+) TID=(\d+) "
+#: DISM's process and thread ids inside the message (after the provider's name when there is one).
+DISM_IDS = r"\bPID=(\d+) TID=(\d+) "
 
 detect = prefix_detector(re.compile(CBS_LINE.replace(r"\x{FEFF}", "\ufeff")), lines=20)
 

@@ -152,7 +152,7 @@ def test_cbs_records_continuations_and_one_field_by_field() -> None:
 def test_dism_log_gives_pid_and_tid() -> None:
     fmt, recs, _, _ = parse_bytes(DISM_SAMPLE.encode())
     assert fmt == "cbs"
-    assert recs["pid"].to_list() == ["4352", None, None] and recs["tid"].to_list() == ["4968", None, None]
+    assert recs["pid"].to_list() == ["4352"] * 3 and recs["tid"].to_list() == ["4968", "5012", "5012"]
     assert recs["component"].to_list() == ["DISM"] * 3 and recs["level"][1] == "ERROR"
     assert extract_codes(recs["message"])[1].to_list() == ["0x800F081F"]
 
