@@ -34,6 +34,14 @@ def read_head(stream: BinaryIO) -> bytes:
     return b"".join(chunks)
 
 
+def _claims(spec: ParserSpec, head: Head) -> bool:
+    """spec.detect(head), False when a hostile head makes the detector raise (a 5,000-digit id)."""
+    try:
+        return bool(spec.detect(head))
+    except (RecursionError, ValueError, OverflowError, ArithmeticError, TypeError, IndexError, KeyError):
+        return False
+
+
 def detect(name: str, head_bytes: bytes, forced: str | None = None) -> Detection:
     """Pick the parser for a source whose first bytes are `head_bytes`."""
     encoding, bom_len = sniff_encoding(head_bytes)
@@ -45,11 +53,11 @@ def detect(name: str, head_bytes: bytes, forced: str | None = None) -> Detection
     if not head_bytes:
         return Detection(None, head, bom_len, "empty")
     for spec in PARSERS.values():
-        if spec.binary and spec.detect(head):
+        if spec.binary and _claims(spec, head):
             return Detection(spec, head, 0)
     if binary:
         return Detection(None, head, bom_len, "binary")
     for spec in PARSERS.values():
-        if not spec.binary and spec.detect(head):
+        if not spec.binary and _claims(spec, head):
             return Detection(spec, head, bom_len)
     return Detection(None, head, bom_len, "unknown_format")
