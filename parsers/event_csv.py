@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from .base import Batch, Head, ParseContext, ParserSpec
+from .base import Batch, Head, ParseContext, ParserSpec, framed_reject_reason
 from .event_common import (
     EVENT_ERRORS,
     POWERSHELL_KEYS,
@@ -139,7 +139,8 @@ class _LineFeed:
                 raise StopIteration
             line_no, offset, text, too_long = item
             if too_long:
-                self.rejects.append({"line_no": line_no, "byte_offset": offset, "reason": "line_too_long", "raw": text})
+                self.rejects.append({"line_no": line_no, "byte_offset": offset,
+                                     "reason": framed_reject_reason(text), "raw": text})
                 continue
             self.pending.append((line_no, offset, text))
             return text + "\n"

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from .base import RAW_CUT, Batch, Head, ParseContext, ParserSpec
+from .base import RAW_CUT, Batch, Head, ParseContext, ParserSpec, framed_reject_reason
 from .event_common import (
     EVENT_ERRORS,
     as_int,
@@ -171,7 +171,8 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
         for line_no, offset, text, too_long in zip(*cols, strict=True):
             lines += 1
             if too_long:
-                rejects.append({"line_no": line_no, "byte_offset": offset, "reason": "line_too_long", "raw": text})
+                rejects.append({"line_no": line_no, "byte_offset": offset, "reason": framed_reject_reason(text),
+                                "raw": text})
                 continue
             found = _label(text)
             if found is not None and found[0] == "log":

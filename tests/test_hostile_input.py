@@ -8,7 +8,11 @@ runs) and checks what was kept, what was rejected and why, and that every line i
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import struct
+import sys
+import zlib
 from pathlib import Path
 
 import polars as pl
@@ -128,4 +132,144 @@ def test_a_hostile_first_event_does_not_break_detection(tmp_path, value):
     summary, _ = scan(tmp_path, {"srv-xml/events.xml": "\n".join(events).encode()})
     src = one_source(summary)
     assert src["errors"] == [] and src["records"] + src["rejects"] == 2
+    assert_accounted(summary)
+
+
+# --- item 6: NUL runs and encoding changes are regions, not whole files ------------------------------
+
+GEN_PATH = Path(__file__).resolve().parents[1] / "bench" / "gen_wulog.py"
+_spec = importlib.util.spec_from_file_location("gen_wulog_hostile", GEN_PATH)
+gen = importlib.util.module_from_spec(_spec)
+sys.modules["gen_wulog_hostile"] = gen
+_spec.loader.exec_module(gen)
+
+
+@pytest.fixture(scope="module")
+def wu_log(tmp_path_factory) -> bytes:
+    """A generated WindowsUpdate.log (Windows 10 form, CRLF, no BOM) of about 120 KB."""
+    path = tmp_path_factory.mktemp("wu") / "WindowsUpdate.log"
+    gen.write_log(path, 120_000, form="win10", seed=7, bom=False, error_share=0.05)
+    return path.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def wu_clean(wu_log, tmp_path_factory) -> dict:
+    summary, _ = scan(tmp_path_factory.mktemp("clean"), {"SRV01/WindowsUpdate.log": wu_log})
+    src = one_source(summary)
+    assert src["format"] == "windowsupdate" and src["rejects"] == 0 and summary["matched_records"] > 20
+    return summary
+
+
+def _after_line(data: bytes, at: int) -> int:
+    """The offset just after the line end at or after byte `at`."""
+    return data.index(b"\n", at) + 1
+
+
+def test_one_nul_inside_a_line_costs_that_line_only(tmp_path, wu_log, wu_clean):
+    damaged = wu_log[:300] + b"\x00" + wu_log[301:]
+    summary, rejects = scan(tmp_path, {"SRV01/WindowsUpdate.log": damaged})
+    src = one_source(summary)
+    assert src["skipped"] is None and src["format"] == "windowsupdate"
+    assert rejects.filter(pl.col("reason") == "nul_run").height == 1
+    assert summary["matched_records"] >= wu_clean["matched_records"] - 1
+    assert src["records"] >= wu_clean["records"] - 1
+    assert_accounted(summary)
+
+
+def test_a_20kb_nul_run_left_by_a_crash_is_one_reject(tmp_path, wu_log, wu_clean):
+    at = _after_line(wu_log, len(wu_log) // 3)
+    damaged = wu_log[:at] + b"\x00" * 20_000 + wu_log[at:]
+    summary, rejects = scan(tmp_path, {"SRV01/WindowsUpdate.log": damaged})
+    src = one_source(summary)
+    assert src["skipped"] is None
+    nul = rejects.filter(pl.col("reason") == "nul_run")
+    assert nul.height == 1 and nul["byte_offset"][0] == at and "20000" in nul["raw"][0]
+    assert summary["matched_records"] == wu_clean["matched_records"]
+    assert src["records"] == wu_clean["records"]
+    assert_accounted(summary)
+
+
+def test_a_nul_run_at_the_start_of_the_file_does_not_make_it_binary(tmp_path, wu_log, wu_clean):
+    summary, rejects = scan(tmp_path, {"SRV01/WindowsUpdate.log": b"\x00" * 20_000 + wu_log})
+    src = one_source(summary)
+    assert src["skipped"] is None, src
+    assert rejects.filter(pl.col("reason") == "nul_run").height == 1
+    assert summary["matched_records"] >= wu_clean["matched_records"] - 1
+    assert_accounted(summary)
+
+
+def test_a_utf8_log_with_a_utf16_tail_reads_both_parts(tmp_path, wu_log, wu_clean):
+    tail = "2024-06-12 00:05:00.0000000 1234  5678  Agent    *FAILED* [8024402C] tail written as UTF-16\r\n" * 5
+    data = wu_log + tail.encode("utf-16-le")
+    summary, rejects = scan(tmp_path, {"SRV01/WindowsUpdate.log": data})
+    src = one_source(summary)
+    assert src["skipped"] is None
+    assert src["records"] == wu_clean["records"] + 5
+    assert rejects.height == 0
+    assert_accounted(summary)
+
+
+def test_a_utf16_log_with_a_utf8_tail_reads_the_tail_as_lines(tmp_path, wu_log, wu_clean):
+    text = wu_log.decode("utf-8")
+    head, tail = text[: len(text) // 2], text[len(text) // 2 :]
+    cut = head.rfind("\n") + 1
+    head, tail = text[:cut], text[cut:]
+    data = b"\xff\xfe" + head.encode("utf-16-le") + tail.encode("utf-8")
+    summary, rejects = scan(tmp_path, {"SRV01/WindowsUpdate.log": data})
+    src = one_source(summary)
+    assert src["skipped"] is None and src["format"] == "windowsupdate"
+    assert src["records"] == wu_clean["records"]
+    assert summary["matched_records"] == wu_clean["matched_records"]
+    assert rejects.height == 0
+    assert_accounted(summary)
+
+
+def _png(width: int = 16) -> bytes:
+    raw = b"".join(b"\x00" + bytes((x * 7 + y * 13) % 256 for x in range(width * 3)) for y in range(width))
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, width, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def _pe_header() -> bytes:
+    """The start of a Windows executable: MZ stub, PE header, section table (NULs everywhere)."""
+    dos = b"MZ" + b"\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\xb8" + b"\x00" * 7 + b"\x40"
+    dos = dos.ljust(0x3C, b"\x00") + struct.pack("<I", 0x80)
+    dos = dos.ljust(0x80, b"\x00") + b"PE\x00\x00" + struct.pack("<HHIIIHH", 0x8664, 3, 0, 0, 0, 0xF0, 0x22)
+    sections = b"".join(name.ljust(8, b"\x00") + struct.pack("<IIIIIIHHI", 0x1000 * i, 0x1000, 0x200, 0x400, 0, 0,
+                                                                             0, 0, 0x60000020)
+                        for i, name in enumerate((b".text", b".rdata", b".data"), 1))
+    return (dos + b"\x00" * 0xF0 + sections).ljust(4096, b"\x00") + bytes(range(256)) * 16
+
+
+def _etl_like() -> bytes:
+    """WMI trace buffers as ETL files hold them: headers with sizes and GUIDs, then event payloads."""
+    out = bytearray()
+    for i in range(64):
+        out += struct.pack("<IIQQ", 0x10000, 0x200 + i, 0x1D9A0000 + i * 977, i) + bytes(16)
+        out += ("WindowsUpdateClient " + str(i)).encode("utf-16-le") + struct.pack("<HHI", i, 4, 0xC0000000 + i)
+    return bytes(out)
+
+
+@pytest.mark.parametrize("make", [_png, _pe_header, _etl_like], ids=["png", "exe", "etl"])
+def test_real_binaries_stay_out_of_the_line_parsers(tmp_path, make):
+    summary, _ = scan(tmp_path, {"SRV01/blob.log": make()})
+    src = one_source(summary)
+    assert src["skipped"] == "binary" and src["format"] is None
+    assert summary["rejects"] == 0 and summary["records"] == 0
+
+
+# --- item 10: CR-only line ends ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+def test_cr_only_line_ends_are_line_ends(tmp_path, wu_log, wu_clean, encoding):
+    text = wu_log.decode("utf-8").replace("\r\n", "\r")
+    data = text.encode("utf-8") if encoding == "utf-8" else b"\xff\xfe" + text.encode("utf-16-le")
+    summary, rejects = scan(tmp_path, {"SRV01/WindowsUpdate.log": data})
+    src = one_source(summary)
+    assert src["format"] == "windowsupdate"
+    assert src["lines"] == wu_clean["lines"] and src["records"] == wu_clean["records"]
+    assert summary["matched_records"] == wu_clean["matched_records"] and rejects.height == 0
     assert_accounted(summary)
