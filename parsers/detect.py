@@ -23,10 +23,19 @@ class Detection:
 
 
 def read_head(stream: BinaryIO) -> bytes:
-    """Read up to HEAD_BYTES without assuming the stream can seek."""
+    """Read up to HEAD_BYTES without assuming the stream can seek.
+
+    A read that fails after some bytes came (a damaged archive member) ends the head there;
+    the failure comes again on the next read, once what came before it can be parsed.
+    """
     chunks, need = [], HEAD_BYTES
     while need > 0:
-        b = stream.read(need)
+        try:
+            b = stream.read(need)
+        except Exception:
+            if not chunks:
+                raise
+            break
         if not b:
             break
         chunks.append(b)

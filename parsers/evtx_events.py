@@ -63,17 +63,69 @@ def _open(src: str | bytes) -> BinaryIO:
     return open(src, "rb") if isinstance(src, str) else io.BytesIO(src)
 
 
+def _size(src: str | bytes) -> int:
+    return os.path.getsize(src) if isinstance(src, str) else len(src)
+
+
+class ZeroPadded(io.RawIOBase):
+    """A file cut inside a chunk, seen with zeros up to the chunk's end.
+
+    The reader skips a chunk it cannot read whole; padded, the records before the cut parse
+    (a record cut in two then fails on its own, at the end), without copying the file.
+    """
+
+    def __init__(self, src: str | bytes, size: int, padded: int) -> None:
+        self._f = _open(src)
+        self._size, self._padded, self._pos = size, padded, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, pos: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._padded}[whence]
+        self._pos = max(0, base + pos)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        want = min(len(b), max(0, self._padded - self._pos))
+        real = b""
+        if self._pos < self._size:
+            self._f.seek(self._pos)
+            real = self._f.read(min(want, self._size - self._pos))
+        data = real + bytes(want - len(real))
+        b[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
+
+
+def truncation(size: int) -> int:
+    """Bytes of the last chunk present when the file ends inside a chunk, else 0."""
+    return 0 if size < FILE_HEADER_SIZE else (size - FILE_HEADER_SIZE) % CHUNK_SIZE
+
+
 def scan_chunks(path: str | bytes) -> list[Chunk]:
     """Read every chunk header of an EVTX file (128 bytes per 64 KiB chunk)."""
     chunks = []
     with _open(path) as f:
         size = f.seek(0, os.SEEK_END)
         f.seek(0)
-        for index in range(max(0, (size - FILE_HEADER_SIZE) // CHUNK_SIZE)):
+        for index in range(max(0, -(-(size - FILE_HEADER_SIZE) // CHUNK_SIZE))):  # a cut last chunk too
             offset = FILE_HEADER_SIZE + index * CHUNK_SIZE
             f.seek(offset)
             header = f.read(40)
-            if len(header) == 40 and header[:8] == CHUNK_MAGIC:
+            if len(header) < 40:  # too little of the cut chunk to tell: the truncation reject says it
+                break
+            if header[:8] == CHUNK_MAGIC:
                 first_id, last_id = struct.unpack_from("<QQ", header, 24)
                 chunks.append(Chunk(index, offset, True, first_id, last_id))
             else:
@@ -168,16 +220,45 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
     yield from _parse_path(src, ctx)
 
 
+def _truncated(size: int, index: int) -> dict[str, Any]:
+    cut = truncation(size)
+    where = (f"inside its file header ({size} of {FILE_HEADER_SIZE} bytes)" if size < FILE_HEADER_SIZE
+             else f"inside chunk {(size - FILE_HEADER_SIZE) // CHUNK_SIZE} ({cut} of {CHUNK_SIZE} bytes)")
+    return {"line_no": index + 1, "byte_offset": size, "reason": "truncated",
+            "raw": f"EVTX cut short at byte {size}, {where}: the records before the cut were read"}
+
+
 def _parse_path(path: str | bytes, ctx: ParseContext) -> Iterator[Batch]:
+    size = _size(path)
+    if size < FILE_HEADER_SIZE:
+        batch = make_batch([], [_truncated(size, 0)], 1, ctx, NAME)
+        batch.notes.append(f"EVTX cut short at byte {size}, inside its file header: nothing to read")
+        yield batch
+        return
     chunks = scan_chunks(path)
     offsets = RecordOffsets(path, chunks)
     rejects = _bad_chunk_rejects(chunks)
     notes = []
     if rejects:
         notes.append(f"{len(rejects)} damaged EVTX chunk(s) skipped, the rest was read")
-    parser = evtx.PyEvtxParser(path if isinstance(path, str) else io.BytesIO(path), number_of_threads=1,
-                               skip_errors=True)
+    cut = truncation(size)
+    if cut:
+        source: Any = ZeroPadded(path, size, size + CHUNK_SIZE - cut)
+        notes.append(f"EVTX cut short at byte {size}: the records before the cut were read")
+    else:
+        source = path if isinstance(path, str) else io.BytesIO(path)
+    try:
+        yield from _read_records(source, cut, size, offsets, rejects, notes, ctx)
+    finally:
+        if isinstance(source, ZeroPadded):
+            source.close()
+
+
+def _read_records(source: Any, cut: int, size: int, offsets: RecordOffsets, rejects: list[dict[str, Any]],
+                  notes: list[str], ctx: ParseContext) -> Iterator[Batch]:
+    parser = evtx.PyEvtxParser(source, number_of_threads=1, skip_errors=True)
     records = parser.records()
+    truncated_told = False
     index, done = 0, False
     while not done:
         rows: list[dict[str, Any]] = []
@@ -189,9 +270,14 @@ def _parse_path(path: str | bytes, ctx: ParseContext) -> Iterator[Batch]:
                 except StopIteration:
                     done = True
                     break
-                except RuntimeError as exc:  # not recoverable: a broken file header
-                    rejects.append({"line_no": index + 1, "byte_offset": 0, "reason": "bad_file", "raw": str(exc)})
-                    notes.append(f"EVTX reading stopped early: {exc}")
+                except RuntimeError as exc:  # not recoverable: a broken file header, or the record cut in two
+                    if cut:
+                        rejects.append(_truncated(size, index))
+                        truncated_told = True
+                    else:
+                        rejects.append({"line_no": index + 1, "byte_offset": 0, "reason": "bad_file",
+                                        "raw": str(exc)})
+                        notes.append(f"EVTX reading stopped early: {exc}")
                     done = True
                     break
                 index += 1
@@ -202,6 +288,8 @@ def _parse_path(path: str | bytes, ctx: ParseContext) -> Iterator[Batch]:
             if issubclass(w.category, RuntimeWarning) and "chunk header magic" not in text:
                 reason = "bad_chunk" if "chunk" in text else "bad_record"
                 rejects.append({"line_no": index + 1, "byte_offset": 0, "reason": reason, "raw": text})
+        if done and cut and not truncated_told:  # the cut fell between records: still say so
+            rejects.append(_truncated(size, index))
         batch = make_batch(rows, rejects, len(rows) + len(rejects), ctx, NAME)
         batch.notes.extend(notes)
         yield batch

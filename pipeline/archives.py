@@ -50,6 +50,9 @@ CHUNK = 1 << 20
 RATIO_GRACE = 1 << 20
 #: Enough of a stream to recognise every container we read (tar's magic sits at byte 257).
 HEAD = 512
+#: A member found damaged within its first SALVAGE_WITHIN bytes is read again in SALVAGE_STEP
+#: steps, so the bytes before the damage are kept (see _Guard._salvage).
+SALVAGE_WITHIN, SALVAGE_STEP = 8 << 20, 512
 #: Tar metadata (pax and GNU long-name headers) that tarfile would hold in memory at once.
 TAR_HEADER_ALLOWANCE = 16 << 20
 
@@ -146,13 +149,23 @@ class _Guard(io.RawIOBase):
     """A member's stream: counts output, enforces the limits, turns decoder failures into Problems."""
 
     def __init__(
-        self, raw: BinaryIO, ctx: _Ctx, where: tuple, counter: _Counter, in0: int | None = None, note: str = ""
+        self, raw: BinaryIO, ctx: _Ctx, where: tuple, counter: _Counter, in0: int | None = None, note: str = "",
+        reopen: Callable[[], BinaryIO] | None = None,
     ) -> None:
         self._raw, self._ctx, self._where, self._counter, self._note = raw, ctx, where, counter, note
         self._in0 = counter.n if in0 is None else in0  # compressed bytes taken before this member
+        # one decoder step per read: a decoder that fails returns nothing of the step it fails in
+        self._read_some = getattr(raw, "read1", raw.read)
+        self._reopen = reopen  # the member again from its start (zip), to salvage the failed step
         self.out = 0
         self.error: SourceError | None = None
         self._pending = b""
+
+    def read(self, n: int | None = -1) -> bytes:
+        """Up to n bytes (one decoder step): no bytearray of n is made for large reads."""
+        if n is None or n < 0:
+            return b"".join(iter(lambda: self._take(CHUNK), b""))
+        return self._take(n)
 
     def readable(self) -> bool:
         return True
@@ -198,21 +211,51 @@ class _Guard(io.RawIOBase):
         if self._pending:
             data, self._pending = self._pending[:n], self._pending[n:]
             return data
-        return self._pull(n)
+        data = self._pull(n)
+        if len(data) > n:  # what a salvage found beyond the request
+            data, self._pending = data[:n], data[n:]
+        return data
 
     def _pull(self, n: int) -> bytes:
         if self.error is not None:
             raise self.error
         try:
-            data = self._raw.read(min(n, CHUNK))
+            data = self._read_some(min(n, CHUNK))
         except SourceError as exc:  # an outer layer's limit or damage: already reported
             self.error = exc
             raise
         except _DAMAGE as exc:
             self.error = self._ctx.damaged(self._where, exc, "while reading this member", self._note)
-            raise self.error from exc
+            data = self._salvage()
+            if not data:
+                raise self.error from exc
         self._account(len(data))
         return data
+
+    def _salvage(self) -> bytes:
+        """The bytes of the failed step that come before the damage, read again in small steps.
+
+        A small member is one decoder step: without this, damage at its end (a bad CRC, a torn
+        deflate block) would lose every line of it. Only for members read from their start
+        again cheaply (zip), and only early in a member (a big one loses at most one step).
+        """
+        if self._reopen is None or self.out > SALVAGE_WITHIN:
+            return b""
+        got, seen = [], 0
+        try:
+            with closing(self._reopen()) as again:
+                read = getattr(again, "read1", again.read)
+                while seen < self.out + CHUNK:
+                    piece = read(SALVAGE_STEP)
+                    if not piece:
+                        break
+                    keep = piece[max(0, self.out - seen):]
+                    seen += len(piece)
+                    if keep:
+                        got.append(keep)
+        except (*_DAMAGE, ValueError):
+            pass
+        return b"".join(got)
 
     def _account(self, n: int) -> None:
         lim, ctx = self._ctx.limits, self._ctx
@@ -349,7 +392,8 @@ class Walker:
         kind = detect_archive(head)
         if kind is None:
             if not self._named_like_archive(where, head):
-                yield Found(where, size, None if host is UNDECIDED else host, io.BufferedReader(guard, CHUNK))
+                # the guard itself, not a buffer over it: a buffer drops what it had read when a read fails
+                yield Found(where, size, None if host is UNDECIDED else host, guard)  # type: ignore[arg-type]
                 if guard.error is not None and guard.error.fatal:  # the consumer hit the unit's budget
                     raise guard.error
             return
@@ -456,7 +500,7 @@ class Walker:
         except (*_DAMAGE, ValueError) as exc:
             self.ctx.damaged(where, exc, "at this member's header")
             return
-        guard = _Guard(raw, self.ctx, where, counter, in0)
+        guard = _Guard(raw, self.ctx, where, counter, in0, reopen=lambda: zf.open(info))
         with closing(raw), closing(guard):
             try:
                 yield from self._member(guard, where, info.file_size, host, depth, None)

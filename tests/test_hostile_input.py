@@ -8,10 +8,13 @@ runs) and checks what was kept, what was rejected and why, and that every line i
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
+import io
 import json
 import struct
 import sys
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -272,4 +275,97 @@ def test_cr_only_line_ends_are_line_ends(tmp_path, wu_log, wu_clean, encoding):
     assert src["format"] == "windowsupdate"
     assert src["lines"] == wu_clean["lines"] and src["records"] == wu_clean["records"]
     assert summary["matched_records"] == wu_clean["matched_records"] and rejects.height == 0
+    assert_accounted(summary)
+
+
+# --- item 7: what was read before a cut or damage is kept, and the damage is reported ----------------
+
+EVTX_DIR = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "evtx"
+
+
+def _whole_lines(data: bytes) -> int:
+    return data[: data.rfind(b"\n") + 1].count(b"\n")
+
+
+def test_a_small_gzip_cut_short_keeps_the_lines_before_the_cut(tmp_path, wu_log):
+    log = wu_log[: _after_line(wu_log, 12_000)]
+    cut = gzip.compress(log)[:-40]
+    readable = zlib.decompressobj(31).decompress(cut)  # what zcat prints before "unexpected end of file"
+    summary, _ = scan(tmp_path, {"SRV01.log.gz": cut})
+    src = one_source(summary)
+    assert src["format"] == "windowsupdate"
+    assert src["lines"] == _whole_lines(readable) > 0
+    assert src["errors"] == ["reading stopped: truncated_archive"]
+    assert [p["reason"] for p in summary["problems"]] == ["truncated_archive"]
+    assert_accounted(summary)
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED], ids=["deflated", "stored"])
+def test_a_small_zip_member_damaged_at_its_end_keeps_the_lines_before(tmp_path, wu_log, method):
+    log = wu_log[: _after_line(wu_log, 12_000)]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", method) as z:
+        z.writestr("SRV02/WindowsUpdate.log", log)
+        z.writestr("SRV03/WindowsUpdate.log", log)
+    data = bytearray(buf.getvalue())
+    info = zipfile.ZipFile(io.BytesIO(bytes(data))).infolist()[0]
+    end = info.header_offset + 30 + len(info.filename) + info.compress_size
+    for i in range(end - 30, end - 20):  # ten bytes near the member's end: its CRC no longer holds
+        data[i] ^= 0x55
+    summary, _ = scan(tmp_path, {"bundle.zip": bytes(data)})
+    per = {s["source"]: s for s in summary["sources"]}
+    damaged, intact = per["bundle.zip!SRV02/WindowsUpdate.log"], per["bundle.zip!SRV03/WindowsUpdate.log"]
+    assert intact["errors"] == [] and intact["lines"] == log.count(b"\n")
+    # at most the last 4 KiB step (where the damage is found) is lost
+    assert _whole_lines(log[:-4096]) <= damaged["lines"] < intact["lines"]
+    assert damaged["errors"] == ["reading stopped: corrupt_archive"] and damaged["records"] == damaged["lines"]
+    assert_accounted(summary)
+
+
+@pytest.mark.skipif(not (EVTX_DIR / "system.evtx").exists(), reason="shared EVTX corpus absent")
+@pytest.mark.parametrize("inside", [False, True], ids=["file", "zip-member"])
+def test_an_evtx_cut_short_keeps_its_records_and_says_so(tmp_path, inside):
+    whole = (EVTX_DIR / "system.evtx").read_bytes()
+    cut_at = 4096 + 2 * 65536 + 30_000  # inside the third chunk
+    files = {"SRV04/System.evtx": whole, "SRV05/System.evtx": whole[:cut_at]}
+    if inside:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            for name, data in files.items():
+                z.writestr(name, data)
+        files = {"fleet.zip": buf.getvalue()}
+    summary, rejects = scan(tmp_path, files)
+    per = {s["source"].split("!")[-1]: s for s in summary["sources"]}
+    full, cut = per["SRV04/System.evtx"], per["SRV05/System.evtx"]
+    assert cut["format"] == "evtx" and cut["errors"] == []
+    # every record of the two whole chunks, and those of the cut chunk before the cut
+    full_chunks = sum(1 for r in _evtx_record_ends(whole) if r <= 4096 + 2 * 65536)
+    assert full_chunks < cut["records"] < full["records"]
+    assert any("cut short" in n for n in cut["notes"])
+    truncated = rejects.filter((pl.col("reason") == "truncated") & pl.col("source").str.ends_with("SRV05/System.evtx"))
+    assert truncated.height == 1 and truncated["byte_offset"][0] == cut_at
+    assert_accounted(summary)
+
+
+def _evtx_record_ends(data: bytes) -> list[int]:
+    """End offsets of the records in an EVTX, from the record headers (magic, size) chunk by chunk."""
+    ends = []
+    for chunk in range(4096, len(data), 65536):
+        pos = chunk + 512
+        while pos + 8 <= min(len(data), chunk + 65536):
+            magic, size = struct.unpack_from("<II", data, pos)
+            if magic != 0x2A2A or size < 24:
+                break
+            pos += size
+            ends.append(pos)
+    return ends
+
+
+@pytest.mark.parametrize("size", [0, 100, 3000])
+def test_an_evtx_cut_inside_its_header_is_a_reject_not_an_error(tmp_path, size):
+    header = b"ElfFile\x00" + bytes(120) + struct.pack("<H", 3) + bytes(4096)
+    summary, rejects = scan(tmp_path, {"SRV06/System.evtx": header[: max(size, 8)]})
+    src = one_source(summary)
+    assert src["format"] == "evtx" and src["errors"] == []
+    assert rejects["reason"].to_list() == ["truncated"]
     assert_accounted(summary)
