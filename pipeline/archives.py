@@ -454,8 +454,9 @@ class Walker:
                 return
             names = [(info, *member_parts(info.filename)) for info in infos]
             choose = self._chooser(where, host, lambda: [(p, i.is_dir()) for i, p, r in names if p and not r])
+            seen: dict[tuple[str, ...], int] = {}
             for info, parts, refused in names:
-                mwhere = (*where, parts or (_show(info.filename),))
+                mwhere = (*where, _distinct(seen, parts) if parts else (_show(info.filename),))
                 ctx.count_member(mwhere)
                 if self._refused(mwhere, refused) or info.is_dir() or not parts:
                     continue
@@ -521,6 +522,7 @@ class Walker:
             ctx.damaged(where, exc, "at its first header")
             return
         choose = self._chooser(where, host, lambda: _tar_entries(reopen, self.lim) if reopen else [])
+        seen: dict[tuple[str, ...], int] = {}
         with tf:
             while True:
                 try:
@@ -533,7 +535,7 @@ class Walker:
                 tf.members.clear()  # stream mode never looks back: keep memory flat
                 feed.until = tf.offset + TAR_HEADER_ALLOWANCE
                 parts, refused = member_parts(ti.name)
-                mwhere = (*where, parts or (_show(ti.name),))
+                mwhere = (*where, _distinct(seen, parts) if parts else (_show(ti.name),))
                 ctx.count_member(mwhere)
                 if self._refused(mwhere, refused) or ti.isdir() or not parts or self._tar_refuses(ti, mwhere):
                     ctx.skip(mwhere, tf.offset - ti.offset_data)
@@ -593,6 +595,16 @@ class Walker:
             except SourceError as exc:
                 if exc.fatal:
                     raise
+
+
+def _distinct(seen: dict[tuple[str, ...], int], parts: tuple[str, ...]) -> tuple[str, ...]:
+    """A member's name parts, made distinct: the second `x.log` in one archive is `x.log#2`.
+
+    Zip and tar both allow a name twice (an appended update, a hostile bundle); two sources
+    of one name would merge in the tables and in summary.json.
+    """
+    n = seen[parts] = seen.get(parts, 0) + 1
+    return parts if n == 1 else (*parts[:-1], f"{parts[-1]}#{n}")
 
 
 def _file_opener(path: Path) -> _Opener:

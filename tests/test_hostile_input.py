@@ -14,6 +14,10 @@ import io
 import json
 import struct
 import sys
+import tarfile
+import threading
+import time
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -369,3 +373,81 @@ def test_an_evtx_cut_inside_its_header_is_a_reject_not_an_error(tmp_path, size):
     assert src["format"] == "evtx" and src["errors"] == []
     assert rejects["reason"].to_list() == ["truncated"]
     assert_accounted(summary)
+
+
+# --- item 10: duplicate member names, binary members, files that change while read -------------------
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar"])
+def test_duplicate_member_names_become_distinct_sources(tmp_path, wu_log, kind):
+    first, second = wu_log[: _after_line(wu_log, 5000)], wu_log[: _after_line(wu_log, 9000)]
+    if kind == "zip":
+        buf = io.BytesIO()
+        with warnings.catch_warnings(), zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            warnings.simplefilter("ignore", UserWarning)  # zipfile warns about the duplicate; hostile input does it
+            z.writestr("SRV01/WindowsUpdate.log", first)
+            z.writestr("SRV01/WindowsUpdate.log", second)
+    else:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as t:
+            for data in (first, second):
+                info = tarfile.TarInfo("SRV01/WindowsUpdate.log")
+                info.size = len(data)
+                t.addfile(info, io.BytesIO(data))
+    summary, _ = scan(tmp_path, {f"a.{kind}": buf.getvalue()})
+    per = {s["source"]: s for s in summary["sources"]}
+    name = f"a.{kind}!SRV01/WindowsUpdate.log"
+    assert sorted(per) == [name, f"{name}#2"]
+    assert per[name]["lines"] == first.count(b"\n") and per[f"{name}#2"]["lines"] == second.count(b"\n")
+    assert_accounted(summary)
+
+
+def test_a_binary_zip_member_is_skipped_without_reading_it_to_its_end(tmp_path):
+    """The member's last bytes are damaged: reading it to its end would meet the bad CRC."""
+    blob = bytearray(_pe_header() * 200)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("SRV01/tool.exe", bytes(blob))
+        z.writestr("SRV01/notes.log", b"plain text line\n")
+    data = bytearray(buf.getvalue())
+    info = zipfile.ZipFile(io.BytesIO(bytes(data))).infolist()[0]
+    end = info.header_offset + 30 + len(info.filename) + info.compress_size
+    data[end - 10 : end - 6] = b"XXXX"
+    summary, _ = scan(tmp_path, {"b.zip": bytes(data)})
+    per = {s["source"]: s for s in summary["sources"]}
+    exe = per["b.zip!SRV01/tool.exe"]
+    assert exe["skipped"] == "binary" and exe["errors"] == [] and exe["bytes"] == len(blob)
+    assert summary["problems"] == []
+    assert per["b.zip!SRV01/notes.log"]["lines"] == 1
+
+
+def test_a_file_written_to_during_the_scan_gets_a_note(tmp_path, wu_log):
+    root = tmp_path / "in" / "SRV01"
+    root.mkdir(parents=True)
+    path = root / "WindowsUpdate.log"
+    path.write_bytes(wu_log * 20)
+    stop = threading.Event()
+
+    def append() -> None:  # keeps writing until the scan is over (bounded by the timeout below)
+        with path.open("ab") as f:
+            while not stop.wait(0.002):
+                f.write(wu_log[:200])
+                f.flush()
+
+    writer = threading.Thread(target=append, daemon=True)
+    writer.start()
+    try:
+        time.sleep(0.05)
+        result = run_scan([tmp_path / "in"], tmp_path / "out", ScanOptions(), jobs=1)
+    finally:
+        stop.set()
+        writer.join(timeout=10)
+    assert not writer.is_alive()
+    notes = [n for n in result.summary["notes"] if n["source"].endswith("WindowsUpdate.log")]
+    assert notes and "while it was read" in notes[0]["note"]
+    assert_accounted(result.summary)
+
+
+def test_a_file_left_alone_during_the_scan_has_no_change_note(tmp_path, wu_log):
+    summary, _ = scan(tmp_path, {"SRV01/WindowsUpdate.log": wu_log})
+    assert not [n for n in summary["notes"] if "while it was read" in n["note"]]
