@@ -256,8 +256,14 @@ def _parse_path(path: str | bytes, ctx: ParseContext) -> Iterator[Batch]:
 
 def _read_records(source: Any, cut: int, size: int, offsets: RecordOffsets, rejects: list[dict[str, Any]],
                   notes: list[str], ctx: ParseContext) -> Iterator[Batch]:
-    parser = evtx.PyEvtxParser(source, number_of_threads=1, skip_errors=True)
-    records = parser.records()
+    try:
+        records = evtx.PyEvtxParser(source, number_of_threads=1, skip_errors=True).records()
+    except (RuntimeError, OSError, ValueError) as exc:  # a file header the reader refuses (damaged, not EVTX)
+        reject = {"line_no": 1, "byte_offset": 0, "reason": "bad_file", "raw": str(exc)}
+        batch = make_batch([], [*rejects, reject], len(rejects) + 1, ctx, NAME)
+        batch.notes.extend([*notes, f"EVTX not readable: {exc}"])
+        yield batch
+        return
     truncated_told = False
     index, done = 0, False
     while not done:
