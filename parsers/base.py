@@ -137,8 +137,9 @@ SRC_REJECT_SCHEMA: dict[str, pl.DataType] = {SRC: pl.UInt32(), **{k: v for k, v 
                                                                   if k != "source"}}
 
 
-#: The text a NUL run is framed as (parsers/textio.py): a line flagged `too_long`, rejected as `nul_run`.
-_NUL_TEXT = re.compile(r"^<\d+ NUL bytes>$")
+#: How a NUL run shows in a framed line (parsers/textio.py); such a line is flagged `too_long`
+#: and rejected as `nul_run`.
+_NUL_TEXT = re.compile(r"<\d+ NUL bytes>")
 
 
 def nul_run_text(n: int) -> str:
@@ -148,7 +149,7 @@ def nul_run_text(n: int) -> str:
 
 def framed_reject_reason(text: str) -> str:
     """The reject reason of a framed line flagged `too_long`: a NUL run, or a line too long."""
-    return "nul_run" if _NUL_TEXT.match(text) else "line_too_long"
+    return "nul_run" if _NUL_TEXT.search(text) else "line_too_long"
 
 
 def line_rejects(lines: pl.DataFrame, reason: str, *keep: str) -> pl.DataFrame:

@@ -205,19 +205,25 @@ def _frame_utf8_fast(body: bytes, first_line: int, first_offset: int) -> tuple[p
 #: What a damaged 8-bit body can hold besides text: UTF-16LE runs (Latin range) and NUL runs.
 _REGION = re.compile(rb"(?P<u16>(?:[\x01-\xff]\x00){4,})|(?P<nul>\x00+)")
 class _Pieces:
-    """Framed units of a damaged body: (text, bytes, too_long); a unit may end without a newline."""
+    """The lines of a damaged body, built from its regions: [text, bytes, too_long, has_nul].
+
+    A line is what ends at a newline of whichever encoding its part is in, so the lines counted
+    are the file's physical lines whatever it holds; a line holding a NUL run is one reject.
+    """
 
     def __init__(self) -> None:
-        self.items: list[tuple[str, int, bool]] = []
-        self.open = False  # the last unit has no newline yet (a NUL run or UTF-16 part follows it)
+        self.items: list[list] = []
+        self.open = False  # the last line has no newline yet (a NUL run or UTF-16 part follows it)
 
-    def add(self, text: str, size: int, ends_line: bool) -> None:
-        if self.open and ends_line and not text.rstrip("\r"):  # the newline closing the unit before
-            t, n, long = self.items[-1]
-            self.items[-1] = (t, n + size, long)
+    def _append(self, text: str, size: int, nul: bool, ends_line: bool) -> None:
+        if self.open:  # the rest of the line begun before
+            item = self.items[-1]
+            if len(item[0]) < RAW_CUT:
+                item[0] += text
+            item[1] += size
+            item[3] = item[3] or nul
         else:
-            long = size > MAX_LINE_BYTES
-            self.items.append((text.removesuffix("\r")[:RAW_CUT] if long else text.removesuffix("\r"), size, long))
+            self.items.append([text, size, False, nul])
         self.open = not ends_line
 
     def lines(self, text: str, nl: int, size_of) -> None:
@@ -227,11 +233,21 @@ class _Pieces:
             last = i == len(parts) - 1
             if last and not part:
                 break
-            self.add(part, size_of(part) + (0 if last else nl), not last)
+            self._append(part, size_of(part) + (0 if last else nl), False, not last)
 
     def nul_run(self, n: int) -> None:
-        self.items.append((nul_run_text(n), n, True))
-        self.open = True
+        self._append(nul_run_text(n), n, True, False)
+
+    def rows(self) -> tuple[tuple, tuple, tuple]:
+        """(texts, sizes, too_long flags); a line with a NUL run is flagged, so parsers reject it."""
+        texts, sizes, longs = [], [], []
+        for text, size, _, nul in self.items:
+            long = nul or size > MAX_LINE_BYTES
+            text = text.removesuffix("\r")
+            texts.append(text[:RAW_CUT] if long else text)
+            sizes.append(size)
+            longs.append(long)
+        return tuple(texts), tuple(sizes), tuple(longs)
 
 
 def _utf16_size(part: str) -> int:
@@ -240,7 +256,7 @@ def _utf16_size(part: str) -> int:
 
 def _frame_regions(body: bytes, first_line: int, first_offset: int) -> pl.DataFrame:
     """Frame a body holding NULs region by region: 8-bit text, UTF-16LE parts (re-detected
-    where the encoding changes) and NUL runs, each NUL run one unit that parsers reject."""
+    where the encoding changes) and NUL runs; a line holding a NUL run is one `nul_run` reject."""
     pieces = _Pieces()
     pos = 0
     for m in [*_REGION.finditer(body), None]:
@@ -256,7 +272,7 @@ def _frame_regions(body: bytes, first_line: int, first_offset: int) -> pl.DataFr
         else:
             pieces.lines(m.group().decode("utf-16-le", "replace"), 2, _utf16_size)
         pos = m.end()
-    texts, sizes, longs = zip(*pieces.items, strict=True) if pieces.items else ((), (), ())
+    texts, sizes, longs = pieces.rows()
     size = pl.Series(sizes, dtype=pl.Int64)
     ends = size.cum_sum()
     return pl.DataFrame({
@@ -431,7 +447,7 @@ def _frame_utf16_text(body: str, first_line: int, first_offset: int) -> tuple[pl
             pieces.nul_run(2 * len(seg))
         elif seg:
             pieces.lines(seg, 2, _utf16_size)
-    texts, sizes, longs = zip(*pieces.items, strict=True)
+    texts, sizes, longs = pieces.rows()
     size = pl.Series(sizes, dtype=pl.Int64)
     ends = size.cum_sum()
     frame = pl.DataFrame({
