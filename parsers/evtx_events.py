@@ -307,8 +307,9 @@ def _record(record: dict[str, Any], index: int, offsets: RecordOffsets) -> dict[
     offset = offsets.offset(record.get("event_record_id"))
     try:
         row = row_from_record(xml, index, offset)
-    except EventXmlError as exc:
-        return {"line_no": index, "byte_offset": offset, "reason": "bad_record", "raw": f"{exc}: {xml}"}
+    except EventXmlError as exc:  # a hostile value keeps its own reason (number_too_long, ...)
+        reason = "bad_record" if exc.reason in ("malformed_xml", "dtd_refused") else exc.reason
+        return {"line_no": index, "byte_offset": offset, "reason": reason, "raw": f"{exc}: {xml}"}
     if row["record_id"] is None:  # the XML lost it; the record header still has one
         row["record_id"] = record.get("event_record_id")
     return row

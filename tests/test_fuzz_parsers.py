@@ -32,6 +32,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_watch import classic_lines, encode, etw_lines, oms_lines, text_lines, worker_lines
 from umtriage.parsers import PARSERS
+from umtriage.parsers.textio import sniff_encoding
 from umtriage.pipeline.process import FileStat, ScanOptions, SourceScanner
 from umtriage.pipeline.scan import scan_units
 from umtriage.pipeline.sources import Limits, list_units
@@ -122,6 +123,7 @@ def scan_bytes(name: str, data: bytes, forced: str | None = None) -> FileStat:
 
 
 PARSER_NAMES = sorted(PARSERS)
+LINE_PARSERS = {"windowsupdate", "omsupdatemgmt", "workerlog", "text"}
 
 
 @fuzz(150)
@@ -159,7 +161,10 @@ def test_event_json_with_arbitrary_values(events: list[dict], deep: int, compact
 @fuzz(200)
 @given(data=mutated(list(LINE_FORMS.values())), forced=st.sampled_from([None, *PARSER_NAMES]))
 def test_line_formats_mutated(data: bytes, forced: str | None) -> None:
-    scan_bytes("SRV01/WindowsUpdate.log", data, forced)
+    stat = scan_bytes("SRV01/WindowsUpdate.log", data, forced)
+    if stat.format in LINE_PARSERS and sniff_encoding(data)[0] in ("auto", "utf-8-sig") and b"\n" in data:
+        # the lines counted are the file's physical lines, whatever NULs or UTF-16 parts it holds
+        assert stat.lines == data.count(b"\n") + (not data.endswith(b"\n")), stat
 
 
 @fuzz(60)
