@@ -259,6 +259,9 @@ def _frame_regions(body: bytes, first_line: int, first_offset: int) -> pl.DataFr
     where the encoding changes) and NUL runs; a line holding a NUL run is one `nul_run` reject."""
     pieces = _Pieces()
     pos = 0
+    if body[:1] == b"\x00" and _UTF16_RUN.match(body, 1):  # the NUL of a UTF-16 LF a read stopped before
+        first_offset += 1
+        body = body[1:]
     for m in [*_REGION.finditer(body), None]:
         start = len(body) if m is None else m.start()
         if start > pos:

@@ -152,7 +152,10 @@ def line_end(fd: int, start: int, end: int, encoding: str) -> int:
             if i < 0:
                 break
             if len(nl) == 1 or (lo + i - start) % 2 == 0:
-                return lo + i + len(nl)
+                at = lo + i + len(nl)
+                if len(nl) == 1 and at < end and pread(fd, 1, at) == b"\x00":  # LF NUL: a UTF-16 part's
+                    at += 1  # newline in an 8-bit file, ended where the framer ends it (parsers/textio.py)
+                return at
             pos = i + 1
         hi = lo + (len(nl) - 1)  # a two-byte newline may straddle the chunk border
         if hi <= start + len(nl) - 1:

@@ -15,7 +15,8 @@ import subprocess
 from pathlib import Path
 
 import polars as pl
-from test_watch import _cmd, _wait, assert_same_tables, batch, encode, etw_lines, make_watcher, summary
+import pytest
+from test_watch import _cmd, _wait, append, assert_same_tables, batch, encode, etw_lines, make_watcher, summary
 
 OLD_CODE, NEW_CODE = "0x8024401C", "0x80072EE2"  # same length: the replacement keeps every size
 
@@ -132,3 +133,29 @@ def test_real_watch_with_its_observer_serves_the_new_middle(tmp_path: Path) -> N
             proc.kill()
             proc.wait(timeout=30)
     assert_same_tables(out, batch(root, tmp_path))
+
+
+@pytest.mark.parametrize("variant", ["utf16_tail", "nul_run", "utf8_tail_in_utf16", "cr_only"])
+def test_damaged_regions_read_by_watch_equal_a_batch_scan(tmp_path: Path, variant: str) -> None:
+    """NUL runs, encoding changes and CR-only line ends (issue #15, items 6 and 10) appended in
+    pieces are framed by watch exactly as by a batch scan of the final file."""
+    root = tmp_path / "in"
+    (root / "SRV01").mkdir(parents=True)
+    log = root / "SRV01" / "WindowsUpdate.log"
+    if variant == "utf8_tail_in_utf16":
+        log.write_bytes(encode(etw_lines(50, 1), "utf-16-le", "\r\n", bom=True))
+    else:
+        log.write_bytes(encode(etw_lines(50, 1), newline="\r" if variant == "cr_only" else "\r\n"))
+    w = make_watcher(root, tmp_path / "out")
+    w.cycle()
+    pieces = {
+        "utf16_tail": [encode(etw_lines(20, 2), "utf-16-le", "\r\n"), encode(etw_lines(5, 3), "utf-16-le", "\r\n")],
+        "nul_run": [b"\x00" * 5000, encode(etw_lines(10, 2), newline="\r\n")],
+        "utf8_tail_in_utf16": [encode(etw_lines(20, 2), newline="\r\n")],
+        "cr_only": [encode(etw_lines(10, 2), newline="\r")],
+    }[variant]
+    for piece in pieces:
+        append(log, piece)
+        w.cycle()
+    w.cycle(final=True)
+    assert_same_tables(tmp_path / "out", batch(root, tmp_path))
