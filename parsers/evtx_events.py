@@ -143,6 +143,7 @@ class RecordOffsets:
         self._good = [c for c in chunks if c.ok]
         self._current: int | None = None  # index into _good
         self._map: dict[int, int] = {}
+        self.ends: dict[int, int] = {}  # where each record found so far ends, by its header
 
     def _load(self, i: int) -> None:
         chunk = self._good[i]
@@ -150,11 +151,13 @@ class RecordOffsets:
             f.seek(chunk.offset)
             data = f.read(CHUNK_SIZE)
         found, pos = {}, 512
+        self.ends = {}
         while pos + 16 <= len(data):
             magic, size, record_id = struct.unpack_from("<IIQ", data, pos)
             if magic != RECORD_MAGIC or size < 24:
                 break
             found[record_id] = chunk.offset + pos
+            self.ends[record_id] = chunk.offset + pos + size
             pos += size
         self._current, self._map = i, found
 
@@ -220,10 +223,21 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
     yield from _parse_path(src, ctx)
 
 
+def declared_chunks(path: str | bytes) -> int:
+    """The chunk count the file header declares (a whole file holds at least that many)."""
+    with _open(path) as f:
+        header = f.read(44)
+    return struct.unpack_from("<H", header, 42)[0] if len(header) == 44 else 0
+
+
 def _truncated(size: int, index: int) -> dict[str, Any]:
     cut = truncation(size)
-    where = (f"inside its file header ({size} of {FILE_HEADER_SIZE} bytes)" if size < FILE_HEADER_SIZE
-             else f"inside chunk {(size - FILE_HEADER_SIZE) // CHUNK_SIZE} ({cut} of {CHUNK_SIZE} bytes)")
+    if size < FILE_HEADER_SIZE:
+        where = f"inside its file header ({size} of {FILE_HEADER_SIZE} bytes)"
+    elif cut:
+        where = f"inside chunk {(size - FILE_HEADER_SIZE) // CHUNK_SIZE} ({cut} of {CHUNK_SIZE} bytes)"
+    else:
+        where = f"after chunk {(size - FILE_HEADER_SIZE) // CHUNK_SIZE - 1}, before chunks its header declares"
     return {"line_no": index + 1, "byte_offset": size, "reason": "truncated",
             "raw": f"EVTX cut short at byte {size}, {where}: the records before the cut were read"}
 
@@ -242,19 +256,21 @@ def _parse_path(path: str | bytes, ctx: ParseContext) -> Iterator[Batch]:
     if rejects:
         notes.append(f"{len(rejects)} damaged EVTX chunk(s) skipped, the rest was read")
     cut = truncation(size)
+    short = bool(cut) or declared_chunks(path) > (size - FILE_HEADER_SIZE) // CHUNK_SIZE
+    if short:
+        notes.append(f"EVTX cut short at byte {size}: the records before the cut were read")
     if cut:
         source: Any = ZeroPadded(path, size, size + CHUNK_SIZE - cut)
-        notes.append(f"EVTX cut short at byte {size}: the records before the cut were read")
     else:
         source = path if isinstance(path, str) else io.BytesIO(path)
     try:
-        yield from _read_records(source, cut, size, offsets, rejects, notes, ctx)
+        yield from _read_records(source, short, size, offsets, rejects, notes, ctx)
     finally:
         if isinstance(source, ZeroPadded):
             source.close()
 
 
-def _read_records(source: Any, cut: int, size: int, offsets: RecordOffsets, rejects: list[dict[str, Any]],
+def _read_records(source: Any, cut: bool, size: int, offsets: RecordOffsets, rejects: list[dict[str, Any]],
                   notes: list[str], ctx: ParseContext) -> Iterator[Batch]:
     try:
         records = evtx.PyEvtxParser(source, number_of_threads=1, skip_errors=True).records()
@@ -287,7 +303,8 @@ def _read_records(source: Any, cut: int, size: int, offsets: RecordOffsets, reje
                     done = True
                     break
                 index += 1
-                rows_or_reject = _record(record, index, offsets)
+                rows_or_reject = _record(record, index, offsets, size if cut else None)
+                truncated_told = truncated_told or rows_or_reject.get("reason") == "truncated"
                 (rows if "reason" not in rows_or_reject else rejects).append(rows_or_reject)
         for w in caught:
             text = str(w.message)
@@ -302,9 +319,14 @@ def _read_records(source: Any, cut: int, size: int, offsets: RecordOffsets, reje
         rejects, notes = [], []
 
 
-def _record(record: dict[str, Any], index: int, offsets: RecordOffsets) -> dict[str, Any]:
+def _record(record: dict[str, Any], index: int, offsets: RecordOffsets, file_end: int | None = None
+            ) -> dict[str, Any]:
     xml = record.get("data") or ""
     offset = offsets.offset(record.get("event_record_id"))
+    if file_end is not None and offsets.ends.get(record.get("event_record_id"), 0) > file_end:
+        # the record the cut went through: what the reader made of it is partly padding
+        return {"line_no": index, "byte_offset": offset, "reason": "truncated",
+                "raw": f"record cut at byte {file_end} of the file: {compact_xml(xml)}"}
     try:
         row = row_from_record(xml, index, offset)
     except EventXmlError as exc:  # a hostile value keeps its own reason (number_too_long, ...)

@@ -331,9 +331,10 @@ def test_a_small_zip_member_damaged_at_its_end_keeps_the_lines_before(tmp_path, 
 
 @pytest.mark.skipif(not (EVTX_DIR / "system.evtx").exists(), reason="shared EVTX corpus absent")
 @pytest.mark.parametrize("inside", [False, True], ids=["file", "zip-member"])
-def test_an_evtx_cut_short_keeps_its_records_and_says_so(tmp_path, inside):
+@pytest.mark.parametrize("cut_at", [4096 + 2 * 65536 + 30_000, 4096 + 2 * 65536], ids=["in-chunk", "chunk-edge"])
+def test_an_evtx_cut_short_keeps_its_records_and_says_so(tmp_path, inside, cut_at):
+    """Cut inside its third chunk, or after its second while its header declares three."""
     whole = (EVTX_DIR / "system.evtx").read_bytes()
-    cut_at = 4096 + 2 * 65536 + 30_000  # inside the third chunk
     files = {"SRV04/System.evtx": whole, "SRV05/System.evtx": whole[:cut_at]}
     if inside:
         buf = io.BytesIO()
@@ -345,12 +346,11 @@ def test_an_evtx_cut_short_keeps_its_records_and_says_so(tmp_path, inside):
     per = {s["source"].split("!")[-1]: s for s in summary["sources"]}
     full, cut = per["SRV04/System.evtx"], per["SRV05/System.evtx"]
     assert cut["format"] == "evtx" and cut["errors"] == []
-    # every record of the two whole chunks, and those of the cut chunk before the cut
-    full_chunks = sum(1 for r in _evtx_record_ends(whole) if r <= 4096 + 2 * 65536)
-    assert full_chunks < cut["records"] < full["records"]
+    # every record that ends before the cut, those of the cut chunk too; the one the cut is in is the reject
+    assert cut["records"] == sum(1 for r in _evtx_record_ends(whole) if r <= cut_at) < full["records"]
     assert any("cut short" in n for n in cut["notes"])
     truncated = rejects.filter((pl.col("reason") == "truncated") & pl.col("source").str.ends_with("SRV05/System.evtx"))
-    assert truncated.height == 1 and truncated["byte_offset"][0] == cut_at
+    assert truncated.height == 1 and f"byte {cut_at}" in truncated["raw"][0]
     assert_accounted(summary)
 
 
