@@ -208,13 +208,17 @@ def test_a_nul_run_at_the_start_of_the_file_does_not_make_it_binary(tmp_path, wu
     assert_accounted(summary)
 
 
-def test_a_utf8_log_with_a_utf16_tail_reads_both_parts(tmp_path, wu_log, wu_clean):
+@pytest.mark.parametrize("head_lines", [None, 12], ids=["long-utf8-part", "tail-within-the-head"])
+def test_a_utf8_log_with_a_utf16_tail_reads_both_parts(tmp_path, wu_log, head_lines):
+    """A script appended to the log with PowerShell's Out-File (UTF-16); when the UTF-16 part is
+    within the first 64 KiB detection sees its NULs, which made the whole file `binary`."""
+    utf8 = wu_log if head_lines is None else b"".join(wu_log.splitlines(keepends=True)[:head_lines])
     tail = "2024-06-12 00:05:00.0000000 1234  5678  Agent    *FAILED* [8024402C] tail written as UTF-16\r\n" * 5
-    data = wu_log + tail.encode("utf-16-le")
+    data = utf8 + tail.encode("utf-16-le")
     summary, rejects = scan(tmp_path, {"SRV01/WindowsUpdate.log": data})
     src = one_source(summary)
-    assert src["skipped"] is None
-    assert src["records"] == wu_clean["records"] + 5
+    assert src["skipped"] is None and src["format"] == "windowsupdate"
+    assert src["records"] == utf8.count(b"\n") + 5 == src["lines"]
     assert rejects.height == 0
     assert_accounted(summary)
 
