@@ -196,8 +196,19 @@ def _as_source(stream: BinaryIO) -> str | bytes | None:
             return name
     except (OSError, AttributeError, ValueError):
         pass
-    data = stream.read(MAX_IN_MEMORY + 1)
-    return None if len(data) > MAX_IN_MEMORY else data
+    parts, got = [], 0
+    while got <= MAX_IN_MEMORY:  # streams may return short reads (decoder steps)
+        try:
+            b = stream.read(MAX_IN_MEMORY + 1 - got)
+        except Exception:  # a member damaged part way: what came before is read as a cut EVTX
+            if not parts:
+                raise
+            break
+        if not b:
+            break
+        parts.append(b)
+        got += len(b)
+    return None if got > MAX_IN_MEMORY else b"".join(parts)
 
 
 def compact_xml(xml: str) -> str:

@@ -162,10 +162,24 @@ class _Guard(io.RawIOBase):
         self._pending = b""
 
     def read(self, n: int | None = -1) -> bytes:
-        """Up to n bytes (one decoder step): no bytearray of n is made for large reads."""
-        if n is None or n < 0:
-            return b"".join(iter(lambda: self._take(CHUNK), b""))
-        return self._take(n)
+        """n bytes (fewer only at the end), as a buffered reader gives them, but a failure after
+        some bytes came hands those out first: the failure is raised again by the next read.
+        A read of everything (n < 0) raises: it asked for the whole member."""
+        whole = n is None or n < 0
+        n = self._ctx.limits.max_member_bytes + 1 if whole else n
+        parts, got = [], 0
+        while got < n:
+            try:
+                data = self._take(min(n - got, CHUNK))
+            except Exception:
+                if parts and not whole:
+                    break
+                raise
+            if not data:
+                break
+            parts.append(data)
+            got += len(data)
+        return b"".join(parts)
 
     def readable(self) -> bool:
         return True

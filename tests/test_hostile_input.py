@@ -349,6 +349,7 @@ def test_an_evtx_cut_short_keeps_its_records_and_says_so(tmp_path, inside, cut_a
     summary, rejects = scan(tmp_path, files)
     per = {s["source"].split("!")[-1]: s for s in summary["sources"]}
     full, cut = per["SRV04/System.evtx"], per["SRV05/System.evtx"]
+    assert full["rejects"] == 0 and full["notes"] == [] and full["errors"] == []  # read whole, in a zip too
     assert cut["format"] == "evtx" and cut["errors"] == []
     # every record that ends before the cut, those of the cut chunk too; the one the cut is in is the reject
     assert cut["records"] == sum(1 for r in _evtx_record_ends(whole) if r <= cut_at) < full["records"]
