@@ -202,7 +202,7 @@ def test_evtx_mutated(data) -> None:
 _MEMBERS = st.lists(
     st.tuples(st.sampled_from(["SRV01/WindowsUpdate.log", "SRV02/worker.log", "SRV01/WindowsUpdate.log",
                                "x.json", "../up.log", "SRV03/a/b.txt", "SRV04/System.evtx"]),
-              mutated([*LINE_FORMS.values(), *EVENT_FORMS.values()])),
+              mutated([*LINE_FORMS.values(), *EVENT_FORMS.values(), *(p.read_bytes() for p in EVTX_SEEDS[:1])])),
     min_size=1, max_size=4,
 )
 
