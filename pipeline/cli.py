@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(s)
     s.add_argument("--fail-on", choices=SEVERITIES, help="exit 1 when an incident at or above this severity exists")
     s.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)")
+    s.add_argument("--dask", metavar="ADDRESS", help="run on a Dask cluster: a scheduler address (tcp://host:8786), "
+                   "or local[:N] for a LocalCluster of N workers (needs: pip install 'umtriage[dask]')")
 
     w = sub.add_parser("watch", help="follow a folder of logs and keep the tables current")
     w.add_argument("path", type=Path, metavar="DIR")
@@ -118,7 +120,7 @@ def cmd_scan(args) -> int:
 
     if args.jobs > 1 and will_run_parallel(args.paths):  # this process will scan beside workers: the same settings,
         apply_parallel_scan_env()  # set before polars is imported
-    from contextlib import nullcontext
+    from contextlib import closing, nullcontext
 
     from umtriage.patterns.catalog import CatalogError
     from umtriage.pipeline.scan import run_scan
@@ -132,15 +134,16 @@ def cmd_scan(args) -> int:
             raise UsageError(f"{p}: not readable")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    engine = _open_engine(args.dask) if args.dask else None
     progress = nullcontext(None)
     if not args.quiet:  # rich is only imported when something will be printed
         from umtriage.pipeline.report import scan_progress
 
         progress = scan_progress(args.paths, quiet=False)
     try:
-        with progress as on_unit:
+        with closing(engine) if engine else nullcontext(), progress as on_unit:
             result = run_scan(args.paths, args.out, options, jobs=args.jobs, window=args.window, formats=tables,
-                              on_unit=on_unit)
+                              on_unit=on_unit, engine=engine)
     except CatalogError as exc:
         raise UsageError("invalid signatures:\n" + str(exc)) from exc
     if not args.quiet:
@@ -152,6 +155,16 @@ def cmd_scan(args) -> int:
         if any(SEVERITIES.index(s) >= floor for s in result.incidents["severity"].to_list()):
             return EXIT_FOUND
     return EXIT_OK
+
+
+def _open_engine(spec: str):
+    """The connected engine for `--dask SPEC`; exit 2 with the reason when there is none."""
+    from umtriage.pipeline.dask_engine import DaskEngine, DaskError
+
+    try:
+        return DaskEngine(spec).open()
+    except (ValueError, DaskError) as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def cmd_explain(args) -> int:

@@ -19,6 +19,7 @@ from functools import partial
 from itertools import pairwise
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Protocol
 
 import polars as pl
 from umtriage.parsers.base import REJECT_SCHEMA
@@ -59,6 +60,18 @@ class WorkItem:
     end: int | None = None
     part: int = 0
     parser: str | None = None
+
+
+class Engine(Protocol):
+    """Where work items run when not in the local process pool (`pipeline/dask_engine.py`)."""
+
+    @property
+    def slots(self) -> int: ...  # items that run at once: how finely big files are cut
+
+    def run(self, items: list[WorkItem], options: ScanOptions, parts_dir: Path, limits: Limits,
+            on_unit: Callable[[int, int], None] | None) -> list[UnitResult]: ...  # any order; parts in parts_dir
+
+    def describe(self) -> dict: ...  # merged into summary.json's `run`
 
 
 def _range_targets(size: int, jobs: int) -> list[int]:
@@ -335,8 +348,12 @@ def run_scan(
     formats: tuple[str, ...] = (),
     limits: Limits | None = None,
     on_unit: Callable[[int, int], None] | None = None,
+    engine: Engine | None = None,
 ) -> ScanResult:
-    """Scan `paths` into `out_dir`. Raises FileNotFoundError for a missing input path."""
+    """Scan `paths` into `out_dir`. Raises FileNotFoundError for a missing input path.
+
+    `engine`: run the work items there (a Dask cluster) instead of in local processes.
+    """
     t0 = time.perf_counter()
     limits = limits or Limits()
     catalog = matcher_for(options.patterns).catalog  # fail fast on a bad --patterns folder
@@ -346,12 +363,14 @@ def run_scan(
     shutil.rmtree(parts_dir, ignore_errors=True)
     parts_dir.mkdir()
     sizes = [u.path.stat().st_size if u.path.exists() else 0 for u in units]
-    items = plan_work(units, jobs, options)
+    items = plan_work(units, engine.slots if engine else jobs, options)
     parallel = jobs > 1 and len(items) > 1 and (sum(sizes) >= options.parallel_min_bytes
                                                 or len(units) >= options.parallel_min_files)
-    with _worker_pool(jobs - 1 if parallel else 0) as pool:
+    with _worker_pool(jobs - 1 if parallel and engine is None else 0) as pool:
         results: list[UnitResult] = []
-        if pool is not None:
+        if engine is not None:
+            results = engine.run(items, options, parts_dir, limits, on_unit)
+        elif pool is not None:
             results = _run_shared_queue(items, pool, jobs - 1, options, parts_dir, limits, on_unit)
         else:
             for it in items:
@@ -364,8 +383,10 @@ def run_scan(
         parts = {t: [p for r in results for p in r.parts[t]] for t in SourceScanner.TABLES}
     tables = write_tables(out_dir, parts, catalog, window, formats)
     summary = _summary(paths, results, problems, tables, time.perf_counter() - t0)
-    summary["run"] = {"jobs": jobs, "processes": min(jobs, len(items)) if parallel else 1,
+    summary["run"] = {"engine": "local", "jobs": jobs, "processes": min(jobs, len(items)) if parallel else 1,
                       "polars_threads": pl.thread_pool_size()}  # what a slow run's report needs to show
+    if engine is not None:
+        summary["run"].update(engine.describe())
     write_json(summary, out_dir / "summary.json")
     shutil.rmtree(parts_dir, ignore_errors=True)
     return ScanResult(summary, tables.incidents, out_dir, [*tables.written, out_dir / "summary.json"])
