@@ -120,6 +120,8 @@ def cmd_scan(args) -> int:
 
     if args.jobs > 1 and will_run_parallel(args.paths):  # this process will scan beside workers: the same settings,
         apply_parallel_scan_env()  # set before polars is imported
+    import shutil
+    import tempfile
     from contextlib import closing, nullcontext
 
     from umtriage.patterns.catalog import CatalogError
@@ -127,6 +129,7 @@ def cmd_scan(args) -> int:
 
     tables, forced = _split_formats(args.format)
     options = _options(args, forced)
+    urls, out_url = _split_urls(args)
     for p in args.paths:
         if not p.exists():
             raise UsageError(f"{p}: no such file or folder")
@@ -134,7 +137,8 @@ def cmd_scan(args) -> int:
             raise UsageError(f"{p}: not readable")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
-    engine = _open_engine(args.dask) if args.dask else None
+    engine = _open_engine(args.dask, urls) if args.dask else None
+    out = Path(tempfile.mkdtemp(prefix="umtriage-out-")) if out_url else args.out  # uploaded when complete
     progress = nullcontext(None)
     if not args.quiet:  # rich is only imported when something will be printed
         from umtriage.pipeline.report import scan_progress
@@ -142,10 +146,18 @@ def cmd_scan(args) -> int:
         progress = scan_progress(args.paths, quiet=False)
     try:
         with closing(engine) if engine else nullcontext(), progress as on_unit:
-            result = run_scan(args.paths, args.out, options, jobs=args.jobs, window=args.window, formats=tables,
+            result = run_scan(args.paths, out, options, jobs=args.jobs, window=args.window, formats=tables,
                               on_unit=on_unit, engine=engine)
+        if out_url:
+            from umtriage.pipeline.url_inputs import upload
+
+            upload(out, out_url)
+            result.out_dir = out_url
     except CatalogError as exc:
         raise UsageError("invalid signatures:\n" + str(exc)) from exc
+    finally:
+        if out_url:
+            shutil.rmtree(out, ignore_errors=True)
     if not args.quiet:
         from umtriage.pipeline.report import print_scan_report
 
@@ -157,12 +169,24 @@ def cmd_scan(args) -> int:
     return EXIT_OK
 
 
-def _open_engine(spec: str):
+def _split_urls(args) -> tuple[tuple[str, ...], str | None]:
+    """Take the fsspec URLs out of the inputs (Dask workers fetch them); and the output URL, if any."""
+    from umtriage.pipeline.url_inputs import as_url
+
+    urls = tuple(u for u in map(as_url, args.paths) if u)
+    out_url = as_url(args.out)
+    if (urls or out_url) and not args.dask:
+        raise UsageError("URL inputs and outputs need --dask (its workers fetch the objects): e.g. --dask local")
+    args.paths = [p for p in args.paths if not as_url(p)]
+    return urls, out_url
+
+
+def _open_engine(spec: str, urls: tuple[str, ...] = ()):
     """The connected engine for `--dask SPEC`; exit 2 with the reason when there is none."""
     from umtriage.pipeline.dask_engine import DaskEngine, DaskError
 
     try:
-        return DaskEngine(spec).open()
+        return DaskEngine(spec, urls=urls).open()
     except (ValueError, DaskError) as exc:
         raise UsageError(str(exc)) from exc
 

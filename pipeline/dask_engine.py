@@ -19,12 +19,14 @@ import tempfile
 import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 
 from .procenv import PARALLEL_SCAN_ENV
 from .process import ScanOptions
-from .scan import UnitResult, WorkItem, scan_item
-from .sources import Limits
+from .scan import GROUP_BYTES, GROUP_UNITS, UnitResult, WorkItem, plan_work, scan_item
+from .sources import Limits, Problem, Unit
+from .url_inputs import UrlUnit, list_url_units, stage
 
 INSTALL_HINT = "--dask needs the dask extra: pip install 'umtriage[dask]'"
 #: Re-runs of a task that raised (a flaky network file system); a task lost with its worker is
@@ -52,10 +54,30 @@ def parse_spec(spec: str) -> tuple[str | None, int | None]:
     return spec, None
 
 
+def plan_urls(units: list[UrlUnit], first: int, options: ScanOptions) -> list[WorkItem]:
+    """Work items for objects at URLs: small ones grouped by the local plan's rules, others alone."""
+    items: list[WorkItem] = []
+    group: list[UrlUnit] = []
+    size = 0
+    for u in units:
+        if u.size >= min(GROUP_BYTES // 4, options.split_min_bytes):
+            items.append(WorkItem(first + len(items), (u,)))  # type: ignore[arg-type]  # staged by the worker
+            continue
+        group.append(u)
+        size += u.size
+        if size >= GROUP_BYTES or len(group) >= GROUP_UNITS:
+            items.append(WorkItem(first + len(items), tuple(group)))  # type: ignore[arg-type]
+            group, size = [], 0
+    if group:
+        items.append(WorkItem(first + len(items), tuple(group)))  # type: ignore[arg-type]
+    return items
+
+
 def scan_remote(item: WorkItem, options: ScanOptions, limits: Limits) -> tuple[UnitResult, dict[str, bytes]]:
     """Run on a worker: scan one item into a private scratch folder and return its parts as bytes.
 
-    Writes nothing that outlives the call, so running it twice (a retried task) is harmless.
+    Objects at URLs are first copied into that folder under their relative names. Writes nothing
+    that outlives the call, so running it twice (a retried task) is harmless.
     """
     scratch = None
     try:
@@ -65,7 +87,12 @@ def scan_remote(item: WorkItem, options: ScanOptions, limits: Limits) -> tuple[U
     except (ImportError, ValueError):
         pass
     with tempfile.TemporaryDirectory(prefix="umtriage-task-", dir=scratch) as tmp:
+        fetch_problems: list[dict] = []
+        if item.units and isinstance(item.units[0], UrlUnit):
+            local, fetch_problems = stage(item.units, Path(tmp) / "objects")  # type: ignore[arg-type]
+            item = replace(item, units=tuple(local))
         result = scan_item(item, options, Path(tmp), limits)
+        result.problems[:0] = fetch_problems
         blobs: dict[str, bytes] = {}
         for table, paths in result.parts.items():
             for p in paths:
@@ -81,9 +108,11 @@ class DaskEngine:
     disconnects and stops that cluster.
     """
 
-    def __init__(self, spec: str, *, timeout: float = WORKER_WAIT_SECONDS) -> None:
+    def __init__(self, spec: str, *, urls: tuple[str, ...] = (), timeout: float = WORKER_WAIT_SECONDS) -> None:
         self.address, self.local_workers = parse_spec(spec)
-        self.timeout = timeout
+        self.urls, self.timeout = tuple(urls), timeout
+        self.url_units: list[UrlUnit] = []
+        self.url_problems: list[Problem] = []
         self._stack = ExitStack()
         self.client = None
 
@@ -92,6 +121,10 @@ class DaskEngine:
             from distributed import Client, LocalCluster
         except ImportError as exc:
             raise DaskError(INSTALL_HINT) from exc
+        try:  # listed first: a URL that names nothing fails before a cluster is started
+            self.url_units, self.url_problems = list_url_units(list(self.urls))
+        except (OSError, ValueError, ImportError) as exc:
+            raise DaskError(f"cannot list {', '.join(self.urls)}: {exc}") from exc
         try:
             if self.address is None:
                 n = self.local_workers or os.cpu_count() or 1
@@ -127,8 +160,15 @@ class DaskEngine:
 
     def describe(self) -> dict:
         """What summary.json's `run` records about this engine."""
-        return {"engine": "dask", "scheduler": self.address, "workers": len(self.client.nthreads()),
-                "jobs": self.slots, "processes": len(self.client.nthreads())}
+        about = {"engine": "dask", "scheduler": self.address, "workers": len(self.client.nthreads()),
+                 "jobs": self.slots, "processes": len(self.client.nthreads())}
+        return {**about, "url_inputs": list(self.urls)} if self.urls else about
+
+    def plan(self, units: list[Unit], problems: list[Problem],
+             options: ScanOptions) -> tuple[list[WorkItem], list[Problem]]:
+        """The local plan, big files cut for the cluster's slots, then the objects at URLs."""
+        items = plan_work(units, self.slots, options)
+        return items + plan_urls(self.url_units, len(items), options), problems + self.url_problems
 
     def run(self, items: list[WorkItem], options: ScanOptions, parts_dir: Path, limits: Limits,
             on_unit: Callable[[int, int], None] | None) -> list[UnitResult]:

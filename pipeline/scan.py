@@ -65,8 +65,8 @@ class WorkItem:
 class Engine(Protocol):
     """Where work items run when not in the local process pool (`pipeline/dask_engine.py`)."""
 
-    @property
-    def slots(self) -> int: ...  # items that run at once: how finely big files are cut
+    def plan(self, units: list[Unit], problems: list[Problem],
+             options: ScanOptions) -> tuple[list[WorkItem], list[Problem]]: ...  # plan_work for its slots + URLs
 
     def run(self, items: list[WorkItem], options: ScanOptions, parts_dir: Path, limits: Limits,
             on_unit: Callable[[int, int], None] | None) -> list[UnitResult]: ...  # any order; parts in parts_dir
@@ -363,7 +363,10 @@ def run_scan(
     shutil.rmtree(parts_dir, ignore_errors=True)
     parts_dir.mkdir()
     sizes = [u.path.stat().st_size if u.path.exists() else 0 for u in units]
-    items = plan_work(units, engine.slots if engine else jobs, options)
+    if engine is not None:
+        items, problems = engine.plan(units, problems, options)
+    else:
+        items = plan_work(units, jobs, options)
     parallel = jobs > 1 and len(items) > 1 and (sum(sizes) >= options.parallel_min_bytes
                                                 or len(units) >= options.parallel_min_files)
     with _worker_pool(jobs - 1 if parallel and engine is None else 0) as pool:
@@ -386,7 +389,9 @@ def run_scan(
     summary["run"] = {"engine": "local", "jobs": jobs, "processes": min(jobs, len(items)) if parallel else 1,
                       "polars_threads": pl.thread_pool_size()}  # what a slow run's report needs to show
     if engine is not None:
-        summary["run"].update(engine.describe())
+        about = engine.describe()
+        summary["inputs"] += about.pop("url_inputs", [])  # objects only the engine's workers fetch
+        summary["run"].update(about)
     write_json(summary, out_dir / "summary.json")
     shutil.rmtree(parts_dir, ignore_errors=True)
     return ScanResult(summary, tables.incidents, out_dir, [*tables.written, out_dir / "summary.json"])

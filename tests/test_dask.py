@@ -82,7 +82,7 @@ def summary(out: Path) -> dict:
     return json.loads((out / "summary.json").read_text())
 
 
-def assert_same_scan(got: Path, want: Path) -> None:
+def assert_same_scan(got: Path, want: Path, *, also_differs: tuple[str, ...] = ()) -> None:
     """Byte-identical tables, and the same accounting apart from how the run was executed."""
     t_got, t_want = tables(got), tables(want)
     assert sorted(t_got) == sorted(t_want)
@@ -91,7 +91,8 @@ def assert_same_scan(got: Path, want: Path) -> None:
         assert t_got[name] == t_want[name], name
     s_got, s_want = summary(got), summary(want)
     for s in (s_got, s_want):
-        s.pop("run"), s.pop("elapsed_seconds")
+        for key in ("run", "elapsed_seconds", *also_differs):
+            s.pop(key)
     assert s_got == s_want
     assert s_got["accounted"]
 
@@ -149,6 +150,24 @@ def test_groups_files_and_ranges_all_run_on_the_cluster(client, cluster, bundle,
     assert sorted(seen) == [it.index for it in items]  # each item reported once
     assert_same_scan(tmp_path, local_split)
     assert not list(tmp_path.glob(".parts*"))
+
+
+def test_fsspec_urls_in_and_out_equal_a_local_scan(client, cluster, bundle, tmp_path: Path) -> None:
+    """Inputs the workers fetch themselves (a folder and one object), tables uploaded by the client."""
+    big = bundle / "BIG-01" / "WindowsUpdate.log"
+    r = run_cli("scan", str(SAMPLES), str(big), "-o", str(tmp_path / "local"), "-q", "--format", "csv")
+    assert r.returncode == 0, r.stderr
+    r = run_cli("scan", SAMPLES.as_uri(), big.as_uri(), "-o", (tmp_path / "url").as_uri(), "-q", "--format", "csv",
+                "--dask", cluster.scheduler_address, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert_same_scan(tmp_path / "url", tmp_path / "local", also_differs=("inputs",))
+    assert summary(tmp_path / "url")["inputs"] == [SAMPLES.as_uri(), big.as_uri()]
+    r = run_cli("scan", SAMPLES.as_uri(), "-o", str(tmp_path / "x"), "-q")
+    assert r.returncode == 2 and "need --dask" in r.stderr
+    r = run_cli("scan", (tmp_path / "absent").as_uri(), "-o", str(tmp_path / "x"), "-q", "--dask",
+                cluster.scheduler_address)
+    assert r.returncode == 2 and "cannot list" in r.stderr
+    assert not (tmp_path / "x").exists()
 
 
 def test_without_dask_the_cli_says_how_to_install_it(tmp_path: Path) -> None:
