@@ -138,6 +138,7 @@ def cmd_scan(args) -> int:
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     engine = _open_engine(args.dask, urls) if args.dask else None
+    engine_errors: tuple[type[Exception], ...] = engine.errors if engine else ()
     out = Path(tempfile.mkdtemp(prefix="umtriage-out-")) if out_url else args.out  # uploaded when complete
     progress = nullcontext(None)
     if not args.quiet:  # rich is only imported when something will be printed
@@ -155,6 +156,8 @@ def cmd_scan(args) -> int:
             result.out_dir = out_url
     except CatalogError as exc:
         raise UsageError("invalid signatures:\n" + str(exc)) from exc
+    except engine_errors as exc:  # the cluster could not finish the scan
+        raise UsageError(str(exc)) from exc
     finally:
         if out_url:
             shutil.rmtree(out, ignore_errors=True)

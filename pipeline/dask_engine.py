@@ -108,6 +108,9 @@ class DaskEngine:
     disconnects and stops that cluster.
     """
 
+    #: What `run` raises when the cluster cannot finish the scan (the CLI reports it and exits 2).
+    errors = (DaskError,)
+
     def __init__(self, spec: str, *, urls: tuple[str, ...] = (), timeout: float = WORKER_WAIT_SECONDS) -> None:
         self.address, self.local_workers = parse_spec(spec)
         self.urls, self.timeout = tuple(urls), timeout
@@ -181,7 +184,10 @@ class DaskEngine:
         results: dict[int, UnitResult] = {}
         try:
             for fut in as_completed(futures):
-                result, blobs = fut.result()
+                try:
+                    result, blobs = fut.result()
+                except Exception as exc:  # umtriage missing on a worker, a worker killed too often...
+                    raise DaskError(f"the cluster could not scan a work item: {type(exc).__name__}: {exc}") from exc
                 fut.release()  # the parts' bytes are not kept on the cluster once written here
                 if result.index in results:  # one result per item, whatever the scheduler did
                     continue
