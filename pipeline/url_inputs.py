@@ -53,7 +53,8 @@ def as_url(arg: str | Path) -> str | None:
 def list_url_units(urls: list[str]) -> tuple[list[UrlUnit], list[Problem]]:
     """Every object under each URL, in argument order then name order (as `list_units` does).
 
-    A key that would leave its folder (`..`, absolute) is a Problem, as an archive member's is.
+    A key that would leave its folder (`..`, absolute) is a Problem, as an archive member's is;
+    so is anything but a regular object (file:// links are not followed).
     Raises FileNotFoundError for a URL that names nothing.
     """
     from fsspec.core import url_to_fs
@@ -67,9 +68,11 @@ def list_url_units(urls: list[str]) -> tuple[list[UrlUnit], list[Problem]]:
         if fs.isdir(root):
             found = []
             for path, info in fs.find(root, detail=True).items():
-                if info.get("type") != "file":
-                    continue
                 parts, refused = member_parts(path[len(root):].lstrip("/"))
+                if not refused and info.get("type") != "file":
+                    problems.append(Problem("/".join(parts), "special_file",
+                                            "Not a regular object (a link?); links are not followed in URL inputs."))
+                    continue
                 if refused:
                     problems.append(Problem(path, refused, "An object name that leaves its folder; skipped."))
                     continue

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import SAMPLES, SHARED_CORPUS, run_cli
-from umtriage.pipeline.dask_engine import DaskEngine, parse_spec
+from umtriage.pipeline.dask_engine import DaskEngine, DaskError, parse_spec
 from umtriage.pipeline.procenv import PARALLEL_SCAN_ENV
 from umtriage.pipeline.process import ScanOptions
 from umtriage.pipeline.scan import plan_work, run_scan
@@ -164,10 +164,23 @@ def test_fsspec_urls_in_and_out_equal_a_local_scan(client, cluster, bundle, tmp_
     assert summary(tmp_path / "url")["inputs"] == [SAMPLES.as_uri(), big.as_uri()]
     r = run_cli("scan", SAMPLES.as_uri(), "-o", str(tmp_path / "x"), "-q")
     assert r.returncode == 2 and "need --dask" in r.stderr
-    r = run_cli("scan", (tmp_path / "absent").as_uri(), "-o", str(tmp_path / "x"), "-q", "--dask",
-                cluster.scheduler_address)
-    assert r.returncode == 2 and "cannot list" in r.stderr
     assert not (tmp_path / "x").exists()
+    with pytest.raises(DaskError, match="cannot list"):
+        DaskEngine(cluster.scheduler_address, urls=((tmp_path / "absent").as_uri(),)).open()
+
+
+def test_url_inputs_follow_no_links_and_report_them(client, cluster, tmp_path: Path) -> None:
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret.log").write_text("2024-01-01 00:00:00 ERROR secret 0x8024402C\n")
+    root = tmp_path / "HOST01"
+    root.mkdir()
+    (root / "WindowsUpdate.log").write_bytes((SAMPLES / "SRV-WSUS01" / "WindowsUpdate.log").read_bytes())
+    (root / "link.log").symlink_to(tmp_path / "outside" / "secret.log")
+    with DaskEngine(cluster.scheduler_address, urls=(root.as_uri(),)) as engine:
+        s = run_scan([], tmp_path / "out", ScanOptions(), engine=engine).summary
+    assert [f["source"] for f in s["sources"]] == ["WindowsUpdate.log"]
+    assert [(p["source"], p["reason"]) for p in s["problems"]] == [("link.log", "special_file")]
+    assert s["inputs"] == [root.as_uri()] and s["hosts"] == ["host01"]
 
 
 def test_without_dask_the_cli_says_how_to_install_it(tmp_path: Path) -> None:
