@@ -163,8 +163,11 @@ class DaskEngine:
 
     def describe(self) -> dict:
         """What summary.json's `run` records about this engine."""
-        about = {"engine": "dask", "scheduler": self.address, "workers": len(self.client.nthreads()),
-                 "jobs": self.slots, "processes": len(self.client.nthreads())}
+        import polars as pl
+
+        about = {"engine": "dask", "jobs": self.slots, "processes": len(self.client.nthreads()),
+                 "polars_threads": pl.thread_pool_size(), "scheduler": self.address,
+                 "workers": len(self.client.nthreads())}
         return {**about, "url_inputs": list(self.urls)} if self.urls else about
 
     def plan(self, units: list[Unit], problems: list[Problem],
