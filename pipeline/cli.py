@@ -118,8 +118,8 @@ def _options(args, forced: str | None):
 def cmd_scan(args) -> int:
     from umtriage.pipeline.procenv import apply_parallel_scan_env, will_run_parallel
 
-    if args.jobs > 1 and will_run_parallel(args.paths):  # this process will scan beside workers: the same settings,
-        apply_parallel_scan_env()  # set before polars is imported
+    if args.jobs > 1 and not args.dask and will_run_parallel(args.paths):  # this process will scan beside workers:
+        apply_parallel_scan_env()  # the same settings, set before polars is imported
     import shutil
     import tempfile
     from contextlib import closing, nullcontext
