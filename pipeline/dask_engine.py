@@ -54,6 +54,13 @@ def parse_spec(spec: str) -> tuple[str | None, int | None]:
     return spec, None
 
 
+def umtriage_version() -> str:
+    """The umtriage installed where this runs (a worker must run the client's version)."""
+    from importlib.metadata import version
+
+    return version("umtriage")
+
+
 def plan_urls(units: list[UrlUnit], first: int, options: ScanOptions) -> list[WorkItem]:
     """Work items for objects at URLs: small ones grouped by the local plan's rules, others alone."""
     items: list[WorkItem] = []
@@ -139,6 +146,7 @@ class DaskEngine:
                 self.address = cluster.scheduler_address
             self.client = self._stack.enter_context(Client(self.address, timeout=self.timeout))
             self.client.wait_for_workers(1, timeout=self.timeout)
+            self._check_workers()
         except (OSError, TimeoutError) as exc:
             self._stack.close()
             raise DaskError(f"cannot use the Dask cluster at {self.address}: {exc}") from exc
@@ -149,6 +157,18 @@ class DaskEngine:
 
     def close(self) -> None:
         self._stack.close()
+
+    def _check_workers(self) -> None:
+        """Fail at once, not at the first task, when a worker lacks umtriage or runs another version."""
+        mine = umtriage_version()
+        try:
+            theirs = self.client.run(umtriage_version)
+        except Exception as exc:
+            raise DaskError(f"the workers at {self.address} cannot run umtriage ({type(exc).__name__}: {exc}): "
+                            "install the same umtriage[dask] on every worker") from exc
+        wrong = sorted(f"{addr} has {v}" for addr, v in theirs.items() if v != mine)
+        if wrong:
+            raise DaskError(f"umtriage {mine} here, but {', '.join(wrong[:3])}: install the same version everywhere")
 
     def __enter__(self) -> DaskEngine:
         return self.open()

@@ -183,6 +183,15 @@ def test_url_inputs_follow_no_links_and_report_them(client, cluster, tmp_path: P
     assert s["inputs"] == [root.as_uri()] and s["hosts"] == ["host01"]
 
 
+def test_a_cluster_whose_workers_lack_umtriage_is_refused_before_any_task(tmp_path: Path) -> None:
+    preload = tmp_path / "no_umtriage.py"  # runs in the worker process: umtriage cannot be imported there
+    preload.write_text("import sys\nsys.modules['umtriage'] = None\n")
+    with (distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                   dashboard_address=":0", preload=[str(preload)]) as other,
+          pytest.raises(DaskError, match="cannot run umtriage")):
+        DaskEngine(other.scheduler_address).open()
+
+
 def test_without_dask_the_cli_says_how_to_install_it(tmp_path: Path) -> None:
     # the real CLI in a real process in which the distributed package cannot be imported
     code = ("import sys; sys.modules['distributed'] = None; from umtriage.pipeline.cli import main; "
