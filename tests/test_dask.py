@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from conftest import SAMPLES, SHARED_CORPUS, run_cli
 from umtriage.pipeline.dask_engine import DaskEngine, DaskError, parse_spec
@@ -44,7 +45,11 @@ def cluster():
     try:
         yield c
     finally:
+        children = [p for p in psutil.Process().children(recursive=True)  # not multiprocessing's resource tracker
+                    if not any("resource_tracker" in part for part in p.cmdline())]
         c.close(timeout=WAIT)
+        _, alive = psutil.wait_procs(children, timeout=WAIT)
+        assert not alive, f"worker processes left running: {alive}"
 
 
 @pytest.fixture(scope="module")
@@ -106,13 +111,24 @@ def test_spec_parsing() -> None:
             parse_spec(bad)
 
 
+def _spawned() -> set[int]:
+    """Processes that look like a multiprocessing child (a Dask worker or its nanny's child)."""
+    found = set()
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        if any("multiprocessing" in part for part in p.info["cmdline"] or ()):
+            found.add(p.info["pid"])
+    return found
+
+
 def test_cli_local2_on_samples_equals_a_local_scan(tmp_path: Path) -> None:
+    before = _spawned()
     r = run_cli("scan", str(SAMPLES), "-o", str(tmp_path / "local"), "-q", "--jobs", "2", "--format", "csv")
     assert r.returncode == 0, r.stderr
     r = run_cli("scan", str(SAMPLES), "-o", str(tmp_path / "dask"), "-q", "--dask", "local:2", "--format", "csv",
                 timeout=120)
     assert r.returncode == 0, r.stderr
     assert_same_scan(tmp_path / "dask", tmp_path / "local")
+    assert not _spawned() - before  # the CLI's LocalCluster is gone with it
     run = summary(tmp_path / "dask")["run"]
     assert run["engine"] == "dask" and run["workers"] == 2 and run["scheduler"].startswith("tcp://127.0.0.1:")
     assert summary(tmp_path / "local")["run"]["engine"] == "local"
