@@ -118,9 +118,11 @@ class DaskEngine:
     #: What `run` raises when the cluster cannot finish the scan (the CLI reports it and exits 2).
     errors = (DaskError,)
 
-    def __init__(self, spec: str, *, urls: tuple[str, ...] = (), timeout: float = WORKER_WAIT_SECONDS) -> None:
+    def __init__(self, spec: str, *, urls: tuple[str, ...] = (), timeout: float = WORKER_WAIT_SECONDS,
+                 run_timeout: float | None = None) -> None:
         self.address, self.local_workers = parse_spec(spec)
         self.urls, self.timeout = tuple(urls), timeout
+        self.run_timeout = run_timeout  # seconds for a whole `run` (tests bound their waits; a scan has none)
         self.url_units: list[UrlUnit] = []
         self.url_problems: list[Problem] = []
         self._stack = ExitStack()
@@ -206,7 +208,7 @@ class DaskEngine:
                                       retries=RETRIES, pure=False) for it in items]
         results: dict[int, UnitResult] = {}
         try:
-            for fut in as_completed(futures):
+            for fut in as_completed(futures, timeout=self.run_timeout):
                 try:
                     result, blobs = fut.result()
                 except Exception as exc:  # umtriage missing on a worker, a worker killed too often...

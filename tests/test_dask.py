@@ -150,7 +150,7 @@ def test_cli_scheduler_address_on_a_generated_bundle(client, cluster, bundle, tm
 def test_public_corpus_on_the_cluster_equals_a_local_scan(client, cluster, tmp_path: Path) -> None:
     local, dask = tmp_path / "local", tmp_path / "dask"
     run_scan([PUBLIC], local, SPLIT, jobs=2)
-    with DaskEngine(cluster.scheduler_address) as engine:
+    with DaskEngine(cluster.scheduler_address, run_timeout=WAIT) as engine:
         run_scan([PUBLIC], dask, SPLIT, engine=engine)
     assert_same_scan(dask, local)
 
@@ -160,7 +160,7 @@ def test_groups_files_and_ranges_all_run_on_the_cluster(client, cluster, bundle,
     assert any(it.end is not None and it.part > 0 for it in items)  # ranges of a cut file
     assert any(len(it.units) > 1 for it in items)  # groups of small files
     seen: list[int] = []
-    with DaskEngine(cluster.scheduler_address) as engine:
+    with DaskEngine(cluster.scheduler_address, run_timeout=WAIT) as engine:
         assert engine.slots == 2
         run_scan([bundle], tmp_path, SPLIT, engine=engine, formats=("csv",), on_unit=lambda i, n: seen.append(i))
     assert sorted(seen) == [it.index for it in items]  # each item reported once
@@ -192,7 +192,7 @@ def test_url_inputs_follow_no_links_and_report_them(client, cluster, tmp_path: P
     root.mkdir()
     (root / "WindowsUpdate.log").write_bytes((SAMPLES / "SRV-WSUS01" / "WindowsUpdate.log").read_bytes())
     (root / "link.log").symlink_to(tmp_path / "outside" / "secret.log")
-    with DaskEngine(cluster.scheduler_address, urls=(root.as_uri(),)) as engine:
+    with DaskEngine(cluster.scheduler_address, urls=(root.as_uri(),), run_timeout=WAIT) as engine:
         s = run_scan([], tmp_path / "out", ScanOptions(), engine=engine).summary
     assert [f["source"] for f in s["sources"]] == ["WindowsUpdate.log"]
     assert [(p["source"], p["reason"]) for p in s["problems"]] == [("link.log", "special_file")]
@@ -250,7 +250,7 @@ def test_a_worker_killed_mid_scan_loses_and_duplicates_nothing(client, cluster, 
             os.kill(pids[addr], signal.SIGKILL)
             victim.update(addr=addr, pid=pids[addr], keys=list(keys))
 
-    with DaskEngine(cluster.scheduler_address) as engine:
+    with DaskEngine(cluster.scheduler_address, run_timeout=WAIT) as engine:
         run_scan([bundle], tmp_path, SPLIT, engine=engine, formats=("csv",), on_unit=on_unit)
     assert victim, "no worker was busy when the first result came in"
     assert sorted(seen) == list(range(len(plan_work(list_units([bundle])[0], 2, SPLIT))))  # once each
