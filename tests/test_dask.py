@@ -26,10 +26,13 @@ from umtriage.pipeline.sources import list_units
 distributed = pytest.importorskip("distributed")  # part of the test extra; a clear skip if someone lacks it
 
 GEN_PATH = Path(__file__).resolve().parents[1] / "bench" / "gen_wulog.py"
-_spec = importlib.util.spec_from_file_location("gen_wulog", GEN_PATH)
-gen = importlib.util.module_from_spec(_spec)
-sys.modules.setdefault("gen_wulog", gen)
-_spec.loader.exec_module(gen)
+if "gen_wulog" in sys.modules:  # test_bench_gen loaded it already
+    gen = sys.modules["gen_wulog"]
+else:
+    _spec = importlib.util.spec_from_file_location("gen_wulog", GEN_PATH)
+    gen = importlib.util.module_from_spec(_spec)
+    sys.modules["gen_wulog"] = gen  # dataclasses look their module up while the class is built
+    _spec.loader.exec_module(gen)
 
 PUBLIC = SHARED_CORPUS / "public"
 #: Small enough that the generated bundle's bigger files are cut into ranges for the 2 workers.
