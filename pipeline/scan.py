@@ -71,7 +71,7 @@ class Engine(Protocol):
     def run(self, items: list[WorkItem], options: ScanOptions, parts_dir: Path, limits: Limits,
             on_unit: Callable[[int, int], None] | None) -> list[UnitResult]: ...  # any order; parts in parts_dir
 
-    def describe(self) -> dict: ...  # merged into summary.json's `run`
+    def describe(self) -> dict: ...  # summary.json's `run`: engine, jobs, processes, polars_threads, ...
 
 
 def _range_targets(size: int, jobs: int) -> list[int]:
@@ -246,6 +246,7 @@ class LocalPool:
         return results
 
     def describe(self) -> dict:
+        """How the run was made (after `plan`): what a slow run's report needs to show."""
         return {"engine": "local", "jobs": self.jobs, "processes": min(self.jobs, self.items) if self.parallel else 1,
                 "polars_threads": pl.thread_pool_size()}
 
@@ -401,7 +402,7 @@ def run_scan(
     parts = {t: [p for r in results for p in r.parts[t]] for t in SourceScanner.TABLES}
     tables = write_tables(out_dir, parts, catalog, window, formats)
     summary = _summary(paths, results, problems, tables, time.perf_counter() - t0)
-    summary["run"] = engine.describe()  # what a slow run's report needs to show
+    summary["run"] = engine.describe()
     summary["inputs"] += summary["run"].pop("url_inputs", [])  # objects only the engine's workers fetch
     write_json(summary, out_dir / "summary.json")
     shutil.rmtree(parts_dir, ignore_errors=True)
