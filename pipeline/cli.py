@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(s)
     s.add_argument("--fail-on", choices=SEVERITIES, help="exit 1 when an incident at or above this severity exists")
     s.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)")
+    s.add_argument("--dask", metavar="ADDRESS", help="run on a Dask cluster: a scheduler address (tcp://host:8786), "
+                   "or local[:N] for a LocalCluster of N workers (needs: pip install 'umtriage[dask]')")
 
     w = sub.add_parser("watch", help="follow a folder of logs and keep the tables current")
     w.add_argument("path", type=Path, metavar="DIR")
@@ -116,15 +118,18 @@ def _options(args, forced: str | None):
 def cmd_scan(args) -> int:
     from umtriage.pipeline.procenv import apply_parallel_scan_env, will_run_parallel
 
-    if args.jobs > 1 and will_run_parallel(args.paths):  # this process will scan beside workers: the same settings,
-        apply_parallel_scan_env()  # set before polars is imported
-    from contextlib import nullcontext
+    if args.jobs > 1 and not args.dask and will_run_parallel(args.paths):  # this process will scan beside workers:
+        apply_parallel_scan_env()  # the same settings, set before polars is imported
+    import shutil
+    import tempfile
+    from contextlib import closing, nullcontext
 
     from umtriage.patterns.catalog import CatalogError
     from umtriage.pipeline.scan import run_scan
 
     tables, forced = _split_formats(args.format)
     options = _options(args, forced)
+    urls, out_url = _split_urls(args)
     for p in args.paths:
         if not p.exists():
             raise UsageError(f"{p}: no such file or folder")
@@ -132,17 +137,30 @@ def cmd_scan(args) -> int:
             raise UsageError(f"{p}: not readable")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    engine = _open_engine(args.dask, urls) if args.dask else None
+    engine_errors: tuple[type[Exception], ...] = engine.errors if engine else ()
+    out = Path(tempfile.mkdtemp(prefix="umtriage-out-")) if out_url else args.out  # uploaded when complete
     progress = nullcontext(None)
     if not args.quiet:  # rich is only imported when something will be printed
         from umtriage.pipeline.report import scan_progress
 
         progress = scan_progress(args.paths, quiet=False)
     try:
-        with progress as on_unit:
-            result = run_scan(args.paths, args.out, options, jobs=args.jobs, window=args.window, formats=tables,
-                              on_unit=on_unit)
+        with closing(engine) if engine else nullcontext(), progress as on_unit:
+            result = run_scan(args.paths, out, options, jobs=args.jobs, window=args.window, formats=tables,
+                              on_unit=on_unit, engine=engine)
+        if out_url:
+            from umtriage.pipeline.url_inputs import upload
+
+            upload(out, out_url)
+            result.out_dir = out_url
     except CatalogError as exc:
         raise UsageError("invalid signatures:\n" + str(exc)) from exc
+    except engine_errors as exc:  # the cluster could not finish the scan
+        raise UsageError(str(exc)) from exc
+    finally:
+        if out_url:
+            shutil.rmtree(out, ignore_errors=True)
     if not args.quiet:
         from umtriage.pipeline.report import print_scan_report
 
@@ -152,6 +170,28 @@ def cmd_scan(args) -> int:
         if any(SEVERITIES.index(s) >= floor for s in result.incidents["severity"].to_list()):
             return EXIT_FOUND
     return EXIT_OK
+
+
+def _split_urls(args) -> tuple[tuple[str, ...], str | None]:
+    """Take the fsspec URLs out of the inputs (Dask workers fetch them); and the output URL, if any."""
+    from umtriage.pipeline.url_inputs import as_url
+
+    urls = tuple(u for u in map(as_url, args.paths) if u)
+    out_url = as_url(args.out)
+    if (urls or out_url) and not args.dask:
+        raise UsageError("URL inputs and outputs need --dask (its workers fetch the objects): e.g. --dask local")
+    args.paths = [p for p in args.paths if not as_url(p)]
+    return urls, out_url
+
+
+def _open_engine(spec: str, urls: tuple[str, ...] = ()):
+    """The connected engine for `--dask SPEC`; exit 2 with the reason when there is none."""
+    from umtriage.pipeline.dask_engine import DaskEngine, DaskError
+
+    try:
+        return DaskEngine(spec, urls=urls).open()
+    except (ValueError, DaskError) as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def cmd_explain(args) -> int:

@@ -19,6 +19,7 @@ from functools import partial
 from itertools import pairwise
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Protocol
 
 import polars as pl
 from umtriage.parsers.base import REJECT_SCHEMA
@@ -59,6 +60,18 @@ class WorkItem:
     end: int | None = None
     part: int = 0
     parser: str | None = None
+
+
+class Engine(Protocol):
+    """Where work items run: `LocalPool` (the default) or a Dask cluster (`pipeline/dask_engine.py`)."""
+
+    def plan(self, units: list[Unit], problems: list[Problem],
+             options: ScanOptions) -> tuple[list[WorkItem], list[Problem]]: ...  # plan_work for its slots (+ URLs)
+
+    def run(self, items: list[WorkItem], options: ScanOptions, parts_dir: Path, limits: Limits,
+            on_unit: Callable[[int, int], None] | None) -> list[UnitResult]: ...  # any order; parts in parts_dir
+
+    def describe(self) -> dict: ...  # summary.json's `run`: engine, jobs, processes, polars_threads, ...
 
 
 def _range_targets(size: int, jobs: int) -> list[int]:
@@ -205,6 +218,39 @@ def _worker_pool(workers: int) -> Iterator[Executor | None]:
         return
     with _worker_environment(), ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
         yield pool
+
+
+class LocalPool:
+    """The local engine: this process and `jobs - 1` spawned processes, when the input is worth it."""
+
+    def __init__(self, jobs: int = 1) -> None:
+        self.jobs, self.parallel, self.items = jobs, False, 0
+
+    def plan(self, units: list[Unit], problems: list[Problem],
+             options: ScanOptions) -> tuple[list[WorkItem], list[Problem]]:
+        items = plan_work(units, self.jobs, options)
+        size = sum(u.path.stat().st_size if u.path.exists() else 0 for u in units)
+        self.parallel = self.jobs > 1 and len(items) > 1 and (size >= options.parallel_min_bytes
+                                                              or len(units) >= options.parallel_min_files)
+        self.items = len(items)
+        return items, problems
+
+    def run(self, items: list[WorkItem], options: ScanOptions, parts_dir: Path, limits: Limits,
+            on_unit: Callable[[int, int], None] | None) -> list[UnitResult]:
+        with _worker_pool(self.jobs - 1 if self.parallel else 0) as pool:
+            if pool is not None:
+                return _run_shared_queue(items, pool, self.jobs - 1, options, parts_dir, limits, on_unit)
+        results = []
+        for it in items:
+            results.append(r := scan_item(it, options, parts_dir, limits))
+            if on_unit:
+                on_unit(r.index, r.bytes)
+        return results
+
+    def describe(self) -> dict:
+        """How the run was made (after `plan`): what a slow run's report needs to show."""
+        return {"engine": "local", "jobs": self.jobs, "processes": min(self.jobs, self.items) if self.parallel else 1,
+                "polars_threads": pl.thread_pool_size()}
 
 
 def _stitch_ranges(items: list[WorkItem], results: list[UnitResult]) -> list[UnitResult]:
@@ -359,8 +405,12 @@ def run_scan(
     formats: tuple[str, ...] = (),
     limits: Limits | None = None,
     on_unit: Callable[[int, int], None] | None = None,
+    engine: Engine | None = None,
 ) -> ScanResult:
-    """Scan `paths` into `out_dir`. Raises FileNotFoundError for a missing input path."""
+    """Scan `paths` into `out_dir`. Raises FileNotFoundError for a missing input path.
+
+    `engine`: where the work items run (default: `LocalPool(jobs)`, this process and its workers).
+    """
     t0 = time.perf_counter()
     limits = limits or Limits()
     catalog = matcher_for(options.patterns).catalog  # fail fast on a bad --patterns folder
@@ -369,27 +419,15 @@ def run_scan(
     parts_dir = out_dir / ".parts"
     shutil.rmtree(parts_dir, ignore_errors=True)
     parts_dir.mkdir()
-    sizes = [u.path.stat().st_size if u.path.exists() else 0 for u in units]
-    items = plan_work(units, jobs, options)
-    parallel = jobs > 1 and len(items) > 1 and (sum(sizes) >= options.parallel_min_bytes
-                                                or len(units) >= options.parallel_min_files)
-    with _worker_pool(jobs - 1 if parallel else 0) as pool:
-        results: list[UnitResult] = []
-        if pool is not None:
-            results = _run_shared_queue(items, pool, jobs - 1, options, parts_dir, limits, on_unit)
-        else:
-            for it in items:
-                r = scan_item(it, options, parts_dir, limits)
-                results.append(r)
-                if on_unit:
-                    on_unit(r.index, r.bytes)
-        results.sort(key=lambda r: r.index)
-        results = _stitch_ranges(items, results)
-        parts = {t: [p for r in results for p in r.parts[t]] for t in SourceScanner.TABLES}
+    engine = engine or LocalPool(jobs)
+    items, problems = engine.plan(units, problems, options)
+    results = sorted(engine.run(items, options, parts_dir, limits, on_unit), key=lambda r: r.index)
+    results = _stitch_ranges(items, results)
+    parts = {t: [p for r in results for p in r.parts[t]] for t in SourceScanner.TABLES}
     tables = write_tables(out_dir, parts, catalog, window, formats)
     summary = _summary(paths, results, problems, tables, time.perf_counter() - t0)
-    summary["run"] = {"jobs": jobs, "processes": min(jobs, len(items)) if parallel else 1,
-                      "polars_threads": pl.thread_pool_size()}  # what a slow run's report needs to show
+    summary["run"] = engine.describe()
+    summary["inputs"] += summary["run"].pop("url_inputs", [])  # objects only the engine's workers fetch
     write_json(summary, out_dir / "summary.json")
     shutil.rmtree(parts_dir, ignore_errors=True)
     return ScanResult(summary, tables.incidents, out_dir, [*tables.written, out_dir / "summary.json"])
