@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--once", action="store_true", help="process what is there, then exit")
     w.add_argument("--from-end", action="store_true", help="start at the current end of existing files")
     w.add_argument("--interval", type=float, default=2.0, help="seconds between safety rescans")
-    w.add_argument("--format", action="append", default=[], metavar="PARSER", help="force a parser")
+    w.add_argument("--format", action="append", default=[], metavar="FORMAT",
+                   help="extra table format (csv, jsonl), or a parser name to force (see `umtriage formats`)")
     _common(w)
 
     e = sub.add_parser("explain", help="explain an error code or a log line")
@@ -92,6 +93,8 @@ def _split_formats(values: list[str]) -> tuple[tuple[str, ...], str | None]:
             if item in TABLE_FORMATS:
                 tables.append(item)
             elif item in PARSERS:
+                if parser is not None and parser != item:
+                    raise UsageError(f"--format {parser} and --format {item}: force one parser at most")
                 parser = item
             else:
                 raise UsageError(f"unknown --format {item!r}: use csv, jsonl, or one of {', '.join(PARSERS)}")
@@ -121,6 +124,7 @@ def cmd_scan(args) -> int:
     from contextlib import nullcontext
 
     from umtriage.patterns.catalog import CatalogError
+    from umtriage.pipeline.outdir import check_output_dir
     from umtriage.pipeline.scan import run_scan
 
     tables, forced = _split_formats(args.format)
@@ -132,6 +136,7 @@ def cmd_scan(args) -> int:
             raise UsageError(f"{p}: not readable")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    check_output_dir(args.out)
     progress = nullcontext(None)
     if not args.quiet:  # rich is only imported when something will be printed
         from umtriage.pipeline.report import scan_progress
@@ -180,12 +185,14 @@ def cmd_formats(_args) -> int:
 
 
 def cmd_watch(args) -> int:
+    from umtriage.pipeline.outdir import check_output_dir
     from umtriage.pipeline.watch import run_watch
 
-    _, forced = _split_formats(args.format)
+    args.table_formats, forced = _split_formats(args.format)
     options = _options(args, forced)
     if not args.path.is_dir():
         raise UsageError(f"{args.path}: not a folder")
+    check_output_dir(args.out)
     return run_watch(args, options)
 
 
@@ -193,16 +200,34 @@ COMMANDS = {"scan": cmd_scan, "explain": cmd_explain, "patterns": cmd_patterns, 
             "watch": cmd_watch}
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived: unwind like Ctrl-C so workers, parts and the unfinished run folder go."""
+
+
+def _on_sigterm(_signum, _frame) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
+    from .outdir import OutputBusy, OutputError
+    from .termsafe import safe
+
     args = build_parser().parse_args(argv)
+    if args.command == "scan":  # watch installs its own handler (it flushes and exits 0)
+        signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return COMMANDS[args.command](args)
-    except UsageError as exc:
-        print(f"umtriage: error: {exc}", file=sys.stderr)
+    except (UsageError, OutputError, OutputBusy) as exc:
+        print(f"umtriage: error: {safe(exc, keep_newlines=True)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("umtriage: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("umtriage: terminated", file=sys.stderr)
+        return 143
 
 
 if __name__ == "__main__":

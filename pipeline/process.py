@@ -23,6 +23,7 @@ from umtriage.patterns.catalog import Catalog, load_catalog
 from .codes import codes_expr_mask, extract_codes
 from .hosts import host_expr, host_value
 from .matcher import Matcher
+from .outdir import OutputError
 from .procenv import PARALLEL_MIN_BYTES, PARALLEL_MIN_FILES, SPLIT_MIN_BYTES
 from .sources import SourceError
 from .streams import PrefixedStream
@@ -112,7 +113,10 @@ class PartWriter:
             return
         path = self.folder / f"{self.stem}-{len(self.paths):05d}.parquet"
         # parts are temporary: written fast (lz4) and merged into the compressed tables at the end
-        pl.concat(self.frames, how="vertical_relaxed").write_parquet(path, statistics=False, compression="lz4")
+        try:
+            pl.concat(self.frames, how="vertical_relaxed").write_parquet(path, statistics=False, compression="lz4")
+        except (OSError, pl.exceptions.PolarsError) as exc:  # disk full, folder gone: the run stops
+            raise OutputError.wrap(exc, self.folder) from exc
         self.paths.append(str(path))
         self.frames, self.rows = [], 0
 
@@ -291,6 +295,8 @@ class SourceScanner:
                 stat.records += batch.quiet
                 stat.lines += batch.lines
                 stat.notes.extend(batch.notes)
+        except OutputError:  # the tables cannot be written: not this source's fault, the run stops
+            raise
         except _STOPS as exc:  # the archive layer refused or lost the member (it reports that itself), or I/O
             stat.errors.append(_stopped(exc))
         except Exception as exc:  # a parser bug must not end a fleet-wide scan; it is reported

@@ -6,6 +6,7 @@ rows are in stream order, so the same input always gives byte-identical tables.
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import time
@@ -26,6 +27,7 @@ from umtriage.parsers.detect import detect, read_head
 
 from .hosts import normalise_host
 from .incidents import build_incidents
+from .outdir import OutputError, RunFolder, check_output_dir, lock_output
 from .output import write_json, write_table
 from .procenv import apply_parallel_scan_env, restore
 from .process import MATCH_COLUMNS, FileStat, ScanOptions, SourceScanner, matcher_for
@@ -184,10 +186,15 @@ def _run_shared_queue(items: list[WorkItem], pool: Executor, workers: int, optio
         except BaseException as exc:  # re-raised in the calling thread below
             failure.append(exc)
 
-    feeder = threading.Thread(target=feed, name="umtriage-feeder")
+    feeder = threading.Thread(target=feed, name="umtriage-feeder", daemon=True)
     feeder.start()
-    while (it := take()) is not None:
-        done(scan_item(it, options, parts_dir, limits))
+    try:
+        while (it := take()) is not None:
+            done(scan_item(it, options, parts_dir, limits))
+    except BaseException as exc:  # SIGTERM, Ctrl-C, a full disk: stop feeding; the pool is ended by the caller
+        with lock:
+            failure.append(exc)
+        raise
     feeder.join()
     if failure:
         raise failure[0]
@@ -202,7 +209,13 @@ def _worker_pool(workers: int) -> Iterator[Executor | None]:
         yield None
         return
     with _worker_environment(), ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        yield pool
+        try:
+            yield pool
+        except BaseException:  # interrupted: end the workers now instead of waiting for their items
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                proc.terminate()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
 
 
 def _stitch_ranges(items: list[WorkItem], results: list[UnitResult]) -> list[UnitResult]:
@@ -336,14 +349,48 @@ def run_scan(
     limits: Limits | None = None,
     on_unit: Callable[[int, int], None] | None = None,
 ) -> ScanResult:
-    """Scan `paths` into `out_dir`. Raises FileNotFoundError for a missing input path."""
+    """Scan `paths` into `out_dir`. Raises FileNotFoundError for a missing input path, OutputError
+    when the tables cannot be written and OutputBusy when another run writes into `out_dir`.
+
+    Every file is written into a fresh run folder that is published only when complete (see
+    output.RunFolder); `out_dir` is never read as input, even when it lies inside one.
+    """
     t0 = time.perf_counter()
     limits = limits or Limits()
     catalog = matcher_for(options.patterns).catalog  # fail fast on a bad --patterns folder
     units, problems = list_units([Path(p) for p in paths])
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_output_dir(out_dir)
+    units, problems = _outside(units, problems, out_dir, paths)
+    with lock_output(out_dir):
+        run = RunFolder(out_dir)
+        try:
+            return _scan_into(run, paths, units, problems, options, catalog, t0, jobs=jobs, window=window,
+                              formats=formats, limits=limits, on_unit=on_unit)
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            raise OutputError.wrap(exc, run.dir if run.dir.exists() else out_dir) from exc
+        finally:
+            run.discard()  # published runs are no longer there; an unfinished one goes
+
+
+def _outside(units: list[Unit], problems: list[Problem], out_dir: Path, paths: Sequence[Path]):
+    """Drop what lies in the output folder: a second `scan X -o X/out` must not read its own tables."""
+    real = os.path.realpath(out_dir)
+
+    def inside(p: str) -> bool:
+        r = os.path.realpath(p)
+        return r == real or r.startswith(real + os.sep)
+
+    roots = [Path(p) for p in paths]
+    kept = [u for u in units if not inside(str(u.path))]
+    kept_problems = [p for p in problems if not any(inside(str(r / p.logical)) for r in roots if r.is_dir())]
+    return kept, kept_problems
+
+
+def _scan_into(run: RunFolder, paths, units, problems, options: ScanOptions, catalog, t0: float, *, jobs: int,
+               window: timedelta, formats: tuple[str, ...], limits: Limits,
+               on_unit: Callable[[int, int], None] | None) -> ScanResult:
+    out_dir = run.dir
     parts_dir = out_dir / ".parts"
-    shutil.rmtree(parts_dir, ignore_errors=True)
     parts_dir.mkdir()
     sizes = [u.path.stat().st_size if u.path.exists() else 0 for u in units]
     items = plan_work(units, jobs, options)
@@ -366,9 +413,10 @@ def run_scan(
     summary = _summary(paths, results, problems, tables, time.perf_counter() - t0)
     summary["run"] = {"jobs": jobs, "processes": min(jobs, len(items)) if parallel else 1,
                       "polars_threads": pl.thread_pool_size()}  # what a slow run's report needs to show
-    write_json(summary, out_dir / "summary.json")
     shutil.rmtree(parts_dir, ignore_errors=True)
-    return ScanResult(summary, tables.incidents, out_dir, [*tables.written, out_dir / "summary.json"])
+    write_json(summary, out_dir / "summary.json")  # the last file of the run
+    published = run.publish()
+    return ScanResult(summary, tables.incidents, run.out, published)
 
 
 @dataclass

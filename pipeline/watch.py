@@ -22,9 +22,7 @@ watchdog events only wake the loop early; every cycle lists the folder again (th
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
 import os
 import signal
 import stat
@@ -43,6 +41,7 @@ from umtriage.parsers.textio import HEAD_BYTES
 
 from .hosts import normalise_host
 from .masking import load_masks
+from .outdir import RunFolder, check_output_dir, lock_output
 from .output import write_json
 from .process import FileStat, ScanOptions, matcher_for
 from .scan import UnitResult, _summary, scan_units, write_tables
@@ -65,6 +64,7 @@ from .tail import (
     same_file,
     tail_print,
 )
+from .termsafe import safe
 from .watch_state import (
     TABLES,
     PartStore,
@@ -117,13 +117,15 @@ class Watcher:
     def __init__(self, root: Path, out: Path, options: ScanOptions, *, state_path: Path | None = None,
                  window: timedelta = timedelta(hours=6), from_end: bool = False, quiet: bool = False,
                  interval: float = 2.0, partial_wait: float = PARTIAL_WAIT, settle: float = SETTLE,
-                 limits: Limits | None = None, echo: Callable[[str], None] | None = None):
+                 limits: Limits | None = None, echo: Callable[[str], None] | None = None,
+                 formats: tuple[str, ...] = ()):
         self.root, self.out, self.options, self.window = Path(root), Path(out), options, window
         self.state_path = Path(state_path) if state_path else self.out / "watch-state.json"
         self.from_end, self.quiet, self.interval = from_end, quiet, interval
         self.partial_wait, self.settle = partial_wait, settle
         self.limits = limits or Limits()
-        self.echo = echo or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        self.formats = formats  # extra table formats (csv, jsonl), as in a scan
+        self.echo = echo or (lambda msg: print(safe(msg), file=sys.stderr, flush=True))
         self.catalog = matcher_for(options.patterns).catalog
         self._excluded = [os.path.realpath(self.out), os.path.realpath(self.state_path)]
         config = config_digest(self._settings())
@@ -584,7 +586,18 @@ class Watcher:
                 for table in TABLES:
                     parts[table] += [str(folder / table / n) for n in group[table]]
             results.append(UnitResult(i, files, list(probs), {}, 0))
-        tables = write_tables(self.out, parts, self.catalog, self.window, ())
+        run = RunFolder(self.out)
+        try:
+            tables = self._write_run(run, parts, results, t0)
+        finally:
+            run.discard()
+        self._announce(tables.incidents)
+        self.dirty = False
+        self.last_write = time.time()
+        self.write_seconds = time.perf_counter() - t0
+
+    def _write_run(self, run: RunFolder, parts: dict, results: list, t0: float):
+        tables = write_tables(run.dir, parts, self.catalog, self.window, self.formats)
         summary = _summary([str(self.root)], results, self.problems, tables, time.perf_counter() - t0)
         summary["watch"] = {
             "state": str(self.state_path),
@@ -595,11 +608,9 @@ class Watcher:
             "running_seconds": round(time.time() - self.started, 3),
             "events": list(self.events),
         }
-        write_json(summary, self.out / "summary.json")
-        self._announce(tables.incidents)
-        self.dirty = False
-        self.last_write = time.time()
-        self.write_seconds = time.perf_counter() - t0
+        write_json(summary, run.dir / "summary.json")
+        run.publish()
+        return tables
 
     def _tail_stat(self, t: TailEntry) -> FileStat:
         """A followed file's accounting, as a scan of it would report it."""
@@ -619,8 +630,8 @@ class Watcher:
                 continue
             self.seen_incidents.add(r["incident_id"])
             if not self.quiet:
-                print(f"new incident {r['incident_id']} {r['severity']} {r['host']} {r['code'] or '-'} "
-                      f"{r['signature_id']}: {r['title']} (x{r['count']})", flush=True)
+                print(safe(f"new incident {r['incident_id']} {r['severity']} {r.get('host_display') or r['host']} "
+                           f"{r['code'] or '-'} {r['signature_id']}: {r['title']} (x{r['count']})"), flush=True)
 
 
 def _wake_handler(wake: threading.Event, excluded: list[str]):
@@ -656,33 +667,20 @@ def _observer(root: Path, wake: threading.Event, excluded: list[str], echo: Call
         return None
 
 
-@contextlib.contextmanager
-def _lock(out: Path):
-    path = out / ".watch" / "lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise RuntimeError(f"another umtriage watch is writing to {out}") from None
-        yield
-
-
 def run_watch(args, options: ScanOptions) -> int:
-    """The `watch` command: follow args.path until Ctrl-C or SIGTERM (or once), exit 0."""
+    """The `watch` command: follow args.path until Ctrl-C or SIGTERM (or once), exit 0.
+
+    OUT/.lock is the one a scan takes too: a scan and a watch never write into one folder."""
     out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        with _lock(out):
-            return _run(args, options)
-    except RuntimeError as exc:
-        print(f"umtriage: error: {exc}", file=sys.stderr)
-        return 2
+    check_output_dir(out)
+    with lock_output(out):
+        return _run(args, options)
 
 
 def _run(args, options: ScanOptions) -> int:
     watcher = Watcher(args.path, args.out, options, state_path=args.state, window=args.window,
-                      from_end=args.from_end, quiet=args.quiet, interval=args.interval)
+                      from_end=args.from_end, quiet=args.quiet, interval=args.interval,
+                      formats=getattr(args, "table_formats", ()))
     if args.once:
         watcher.cycle(final=True)
         return 0
