@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _common(s: argparse.ArgumentParser) -> None:
     s.add_argument("--assume-tz", default="UTC", help="zone for local times without offset (UTC, +0530, IANA name)")
     s.add_argument("--host", help="host name for files whose path names no machine")
+    s.add_argument("--host-from", metavar="REGEX",
+                   help="take the host from the source path: a regex with a group named `host`, "
+                   "e.g. '(?P<host>[^_/]+)_'")
     s.add_argument("--window", type=_duration, default=timedelta(hours=6),
                    help="gap that splits incidents (default 6h)")
     s.add_argument("--patterns", action="append", default=[], type=Path, metavar="DIR",
@@ -112,7 +115,14 @@ def _options(args, forced: str | None):
     for d in args.patterns:
         if not d.is_dir():
             raise UsageError(f"--patterns {d}: not a folder")
-    return ScanOptions(assume_tz=args.assume_tz, host=args.host, forced_format=forced,
+    if args.host_from is not None:
+        try:
+            rx = re.compile(args.host_from)
+        except re.error as exc:
+            raise UsageError(f"--host-from {args.host_from!r}: not a valid regular expression: {exc}") from None
+        if "host" not in rx.groupindex:
+            raise UsageError(f"--host-from {args.host_from!r}: needs a group named host, e.g. (?P<host>[^_/]+)")
+    return ScanOptions(assume_tz=args.assume_tz, host=args.host, host_from=args.host_from, forced_format=forced,
                        patterns=tuple(str(d) for d in args.patterns))
 
 

@@ -21,7 +21,7 @@ from umtriage.parsers.textio import frame_lines
 from umtriage.patterns.catalog import Catalog, load_catalog
 
 from .codes import codes_expr_mask, extract_codes
-from .hosts import host_expr, host_value
+from .hosts import host_display_expr, host_expr, host_value, normalise_host
 from .matcher import Matcher
 from .outdir import OutputError
 from .procenv import PARALLEL_MIN_BYTES, PARALLEL_MIN_FILES, SPLIT_MIN_BYTES
@@ -29,7 +29,7 @@ from .sources import SourceError
 from .streams import PrefixedStream
 
 MATCH_COLUMNS = [
-    "host", "source", "format", "line_no", "byte_offset", "ts", "component", "level", "message", "raw",
+    "host", "host_display", "source", "format", "line_no", "byte_offset", "ts", "component", "level", "message", "raw",
     "signature_id", "scenario", "code", "score", "event_id",
 ]
 
@@ -40,6 +40,7 @@ class ScanOptions:
 
     assume_tz: str = "UTC"
     host: str | None = None
+    host_from: str | None = None  # --host-from REGEX with a group named `host`, searched in the source path
     forced_format: str | None = None
     patterns: tuple[str, ...] = ()
     batch_bytes: int = 8 << 20
@@ -172,6 +173,7 @@ def prepare_records(records: pl.DataFrame, path_host: str | pl.Expr) -> pl.DataF
     return records.with_columns(
         row=pl.int_range(0, records.height, dtype=pl.UInt32),
         host=host_expr(pl.col("computer"), path_host),
+        host_display=host_display_expr(pl.col("computer"), path_host),
         family=pl.col("format").replace_strict(FAMILY, default="text", return_dtype=pl.String),
         codes=extract_codes(records["message"]),
     ).with_columns(
@@ -248,11 +250,12 @@ class SourceScanner:
         try:
             head = read_head(stream)
         except _STOPS as exc:  # damaged before its first bytes could be read (a bad CRC in a small member)
-            stat = into or FileStat(source=logical, host=path_host, format=None)
+            stat = into or FileStat(source=logical, host=normalise_host(path_host) or path_host, format=None)
             stat.errors.append(_stopped(exc))
             return stat
         det = detection if detection is not None else detect(logical, head, self.options.forced_format)
-        stat = into or FileStat(source=logical, host=path_host, format=det.parser.name if det.parser else None)
+        stat = into or FileStat(source=logical, host=normalise_host(path_host) or path_host,
+                                format=det.parser.name if det.parser else None)
         if det.parser is None:
             stat.bytes, stat.skipped = len(head), det.skip_reason
             try:

@@ -25,13 +25,13 @@ import polars as pl
 from umtriage.parsers.base import REJECT_SCHEMA
 from umtriage.parsers.detect import detect, read_head
 
-from .hosts import normalise_host
+from .hosts import source_host
 from .incidents import build_incidents
 from .outdir import OutputError, RunFolder, check_output_dir, lock_output
 from .output import write_json, write_table
 from .procenv import apply_parallel_scan_env, restore
 from .process import MATCH_COLUMNS, FileStat, ScanOptions, SourceScanner, matcher_for
-from .sources import Limits, Problem, Unit, detect_archive, fallback_host, is_archive_name, iter_unit, list_units
+from .sources import Limits, Problem, Unit, detect_archive, is_archive_name, iter_unit, list_units
 from .streams import RangeStream
 from .tail import last_banner_tz
 
@@ -135,10 +135,9 @@ def scan_item(item: WorkItem, options: ScanOptions, parts_dir: Path, limits: Lim
         return scan_units(item.index, item.units, options, parts_dir, limits)
     unit = item.units[0]
     scanner = SourceScanner(parts_dir, f"{item.index:06d}", replace(options, forced_format=item.parser))
-    default_host = normalise_host(options.host) or normalise_host(fallback_host(unit)) or "unknown"
     walker = iter_unit(unit, limits)  # keep it alive: it owns the open file
     ref, stream = next(x for x in walker if not isinstance(x, Problem))
-    host = normalise_host(ref.path_host) or default_host
+    host = source_host(ref.logical, ref.path_host, unit, options)
     state = {}
     if item.start:  # the classic zone in force where this range starts, looked up only if needed
         state["tz_min"] = partial(last_banner_tz, stream.fileno(), max(0, item.start - TZ_LOOKBACK), item.start,
@@ -284,14 +283,13 @@ def scan_units(index: int, units: tuple[Unit, ...], options: ScanOptions, parts_
     problems: list[dict] = []
     size = 0
     for unit in units:
-        default_host = normalise_host(options.host) or normalise_host(fallback_host(unit)) or "unknown"
         try:
             for item in iter_unit(unit, limits):
                 if isinstance(item, Problem):
                     problems.append(_problem_dict(item))
                     continue
                 ref, stream = item
-                host = normalise_host(ref.path_host) or default_host
+                host = source_host(ref.logical, ref.path_host, unit, options)
                 files.append(scanner.scan_stream(ref.logical, stream, host, size_hint=ref.size))
         except OSError as exc:
             problems.append({"source": "/".join(unit.rel_parts), "reason": "unreadable", "detail": str(exc)})
@@ -456,7 +454,8 @@ def write_tables(out_dir: Path, parts: dict[str, list[str]], catalog, window: ti
 
 def _match_schema() -> dict:
     return {
-        "host": pl.String, "source": pl.String, "format": pl.String, "line_no": pl.Int64, "byte_offset": pl.Int64,
+        "host": pl.String, "host_display": pl.String, "source": pl.String, "format": pl.String,
+        "line_no": pl.Int64, "byte_offset": pl.Int64,
         "ts": pl.Datetime("us", "UTC"), "component": pl.String, "level": pl.String, "message": pl.String,
         "raw": pl.String, "signature_id": pl.String, "scenario": pl.String, "code": pl.String,
         "score": pl.Float64, "event_id": pl.Int64,

@@ -45,7 +45,7 @@ from .outdir import RunFolder, check_output_dir, lock_output
 from .output import write_json
 from .process import FileStat, ScanOptions, matcher_for
 from .scan import UnitResult, _summary, scan_units, write_tables
-from .sources import Limits, Problem, Unit, detect_archive, fallback_host, is_archive_name, list_units
+from .sources import Limits, Problem, Unit, detect_archive, is_archive_name, list_units
 from .tail import (
     FOLDING,
     FP_BYTES,
@@ -158,6 +158,7 @@ class Watcher:
             "root": os.path.realpath(self.root),
             "assume_tz": self.options.assume_tz,
             "host": self.options.host,
+            "host_from": self.options.host_from,
             "forced": self.options.forced_format,
             "patterns": [os.path.realpath(p) for p in self.options.patterns],
             "catalog": digest(repr(sorted(cat.signatures.items())).encode() + repr(sorted(cat.codes.items())).encode()),
@@ -204,11 +205,11 @@ class Watcher:
 
     def _host(self, unit: Unit) -> str:
         """The host a batch scan gives a plain file: the path's first folder, else --host, else the folder."""
+        from .hosts import source_host
         from .sources import host_candidate
 
         path_host = host_candidate(unit.rel_parts[0]) if len(unit.rel_parts) > 1 else None
-        default = normalise_host(self.options.host) or normalise_host(fallback_host(unit)) or "unknown"
-        return normalise_host(path_host) or default
+        return source_host("/".join(unit.rel_parts), path_host, unit, self.options)
 
     # -- one cycle ---------------------------------------------------------------------------
     def cycle(self, final: bool = False) -> None:
@@ -617,7 +618,8 @@ class Watcher:
         c = zero_counts()
         _add_counts(c, t.counts)
         _add_counts(c, t.prov_counts)
-        fs = FileStat(source=t.logical, host=t.host, format=t.parser, bytes=t.read_end, lines=c["lines"],
+        fs = FileStat(source=t.logical, host=normalise_host(t.host) or t.host, format=t.parser, bytes=t.read_end,
+                      lines=c["lines"],
                       records=c["records"], rejects=c["rejects"], matched_records=c["matched_records"],
                       folded_lines=c["lines"] - c["records"] - c["rejects"], errors=c["errors"])
         if hasattr(fs, "notes"):
