@@ -20,10 +20,13 @@ its machine. The rule, applied to the file name only:
    the host, written as in the file name: `srv03.contoso.com-CBS.log` gives `srv03.contoso.com`
    (key `srv03`).
 
-These hosts are used only where a folder holds files naming at least two different machines
-(`assign_name_hosts`): a host folder `SRV01/` with `WindowsUpdate.log` and `SRV01_CBS.log` stays
-SRV01. Members of archives keep the archive's layout rules; `--host-from REGEX` covers any other
-naming.
+These hosts are used only for files that no folder names a host for (files directly in the
+input folder, or under folders such as `logs/` or `Windows/`, see sources.NOT_HOSTS) and only where
+one folder holds files naming at least two different machines (`assign_name_hosts`): a host
+folder `SRV01/` keeps SRV01 for `SRV01_CBS.log` and `System-export.csv` alike, and a folder of one
+machine's `SRV01_*.log` files keeps the folder's name. An archive named this way
+(`SRV01_WindowsUpdate.zip` beside `SRV02_WindowsUpdate.zip`) gives its members that host unless it
+is a fleet archive with host folders inside. `--host-from REGEX` covers any other naming.
 """
 
 from __future__ import annotations

@@ -80,10 +80,10 @@ def source_host(logical: str, path_host: str | None, unit, options) -> str:
         m = re.search(options.host_from, logical)
         if m and m.group("host") and display_host(m.group("host")):
             return m.group("host").strip()
-    from .sources import archive_stem, fallback_host, host_candidate
+    from .sources import archive_stem, fallback_host
 
-    if unit.name_host and (path_host is None or path_host == archive_stem(unit.path.name)
-                           or (len(unit.rel_parts) > 1 and path_host == host_candidate(unit.rel_parts[0]))):
+    # a host folder (or a fleet archive's folder) wins: it holds one machine's files whatever their names
+    if unit.name_host and (path_host is None or path_host == archive_stem(unit.path.name)):
         return unit.name_host
     for name in (path_host, options.host, fallback_host(unit)):
         if display_host(name):

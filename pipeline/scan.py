@@ -26,7 +26,7 @@ from umtriage.parsers.base import REJECT_SCHEMA
 from umtriage.parsers.detect import detect, read_head
 
 from .hosts import source_host
-from .incidents import build_incidents
+from .incidents import incidents_and_links, kb_expr
 from .outdir import OutputError, RunFolder, check_output_dir, lock_output
 from .output import write_json, write_table
 from .procenv import apply_parallel_scan_env, restore
@@ -435,12 +435,13 @@ def write_tables(out_dir: Path, parts: dict[str, list[str]], catalog, window: ti
     """
     matches = _merge(parts["matches"], _match_schema()).select(MATCH_COLUMNS)
     matches = matches.sort(["source", "line_no", "signature_id", "code"], nulls_last=True)
-    # polars lets go of the GIL: the biggest table is written while the incidents are built
+    successes = _merge(parts["successes"], {"host": pl.String, "source": pl.String, "line_no": pl.Int64,
+                                            "ts": pl.Datetime("us", "UTC"), "marker": pl.String})
+    incidents, links = incidents_and_links(matches, successes, catalog, window)
+    matches = matches.with_columns(incident_id=links, kb=kb_expr(pl.col("raw")))
+    # polars lets go of the GIL: the biggest table is written while the other tables are built
     with ThreadPoolExecutor(1, thread_name_prefix="umtriage-writer") as writer:
         matches_written = writer.submit(write_table, matches, out_dir, "matches", formats)
-        successes = _merge(parts["successes"], {"host": pl.String, "source": pl.String, "line_no": pl.Int64,
-                                                "ts": pl.Datetime("us", "UTC"), "marker": pl.String})
-        incidents = build_incidents(matches, successes, catalog, window)
         rejects = _merge(parts["rejects"], REJECT_SCHEMA).select(list(REJECT_SCHEMA)).sort(["source", "line_no"])
         unmatched_rows = _merge(parts["unmatched"], UNMATCHED_ROW_SCHEMA)
         unmatched = _aggregate_unmatched(unmatched_rows.sort(["source", "line_no"]))
