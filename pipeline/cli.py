@@ -19,10 +19,13 @@ class UsageError(Exception):
 
 
 def _duration(text: str) -> timedelta:
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", text)
     if not m:
-        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: use e.g. 6h, 90m, 2d")
-    value, unit = float(m.group(1)), m.group(2) or "h"
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: a number and a unit (s, m, h, d), "
+                                         "e.g. 6h, 90m, 2d")
+    value, unit = float(m.group(1)), m.group(2)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: must be more than 0")
     return timedelta(**{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]: value})
 
 
@@ -39,7 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", action="append", default=[], metavar="FORMAT",
                    help="extra table format (csv, jsonl), or a parser name to force (see `umtriage formats`)")
     _common(s)
-    s.add_argument("--fail-on", choices=SEVERITIES, help="exit 1 when an incident at or above this severity exists")
+    s.add_argument("--fail-on", choices=SEVERITIES,
+                   help="exit 1 when an unresolved incident at or above this severity exists")
+    s.add_argument("--fail-on-any", action="store_true",
+                   help="with --fail-on: count resolved incidents too")
     s.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)")
 
     w = sub.add_parser("watch", help="follow a folder of logs and keep the tables current")
@@ -139,6 +145,10 @@ def cmd_scan(args) -> int:
 
     tables, forced = _split_formats(args.format)
     options = _options(args, forced)
+    try:
+        _check_fail_on(args, options)
+    except CatalogError as exc:
+        raise UsageError("invalid signatures:\n" + str(exc)) from exc
     for p in args.paths:
         if not p.exists():
             raise UsageError(f"{p}: no such file or folder")
@@ -164,9 +174,27 @@ def cmd_scan(args) -> int:
         print_scan_report(result)
     if args.fail_on:
         floor = SEVERITIES.index(args.fail_on)
-        if any(SEVERITIES.index(s) >= floor for s in result.incidents["severity"].to_list()):
+        inc = result.incidents
+        counted = inc["severity"].to_list() if args.fail_on_any else \
+            inc.filter(inc["resolved_at"].is_null())["severity"].to_list()
+        if any(SEVERITIES.index(s) >= floor for s in counted):
             return EXIT_FOUND
     return EXIT_OK
+
+
+def _check_fail_on(args, options) -> None:
+    """Refuse a --fail-on severity that no signature in use can reach: it could never fail the run."""
+    if args.fail_on_any and not args.fail_on:
+        raise UsageError("--fail-on-any needs --fail-on SEVERITY")
+    if not args.fail_on:
+        return
+    from umtriage.pipeline.process import matcher_for
+
+    floor = SEVERITIES.index(args.fail_on)
+    have = {s.severity for s in matcher_for(options.patterns).sigs.values()}
+    if not any(SEVERITIES.index(s) >= floor for s in have if s in SEVERITIES):
+        raise UsageError(f"--fail-on {args.fail_on}: no signature has this severity or a higher one "
+                         f"(they have: {', '.join(s for s in SEVERITIES if s in have)})")
 
 
 def cmd_explain(args) -> int:
@@ -210,6 +238,24 @@ COMMANDS = {"scan": cmd_scan, "explain": cmd_explain, "patterns": cmd_patterns, 
             "watch": cmd_watch}
 
 
+#: Options whose value may start with "-" (a UTC offset such as -05:00), which argparse would
+#: take for an option: `--assume-tz -05:00` is passed on as `--assume-tz=-05:00`.
+_DASH_VALUES = ("--assume-tz",)
+
+
+def _attach_values(argv: list[str]) -> list[str]:
+    out: list[str] = []
+    k = 0
+    while k < len(argv):
+        if argv[k] in _DASH_VALUES and k + 1 < len(argv) and re.fullmatch(r"-\d.*", argv[k + 1]):
+            out.append(f"{argv[k]}={argv[k + 1]}")
+            k += 2
+            continue
+        out.append(argv[k])
+        k += 1
+    return out
+
+
 class Terminated(BaseException):
     """SIGTERM arrived: unwind like Ctrl-C so workers, parts and the unfinished run folder go."""
 
@@ -224,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     from .outdir import OutputBusy, OutputError
     from .termsafe import safe
 
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_attach_values(sys.argv[1:] if argv is None else list(argv)))
     if args.command == "scan":  # watch installs its own handler (it flushes and exits 0)
         signal.signal(signal.SIGTERM, _on_sigterm)
     try:
