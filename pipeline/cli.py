@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("-o", "--out", type=Path, help="write the skeleton to this file or folder")
 
     sub.add_parser("formats", help="list the input formats umtriage understands")
+    sub.add_parser("schema", help="print the output tables' schema (Markdown; docs/schema.md)")
     p.add_argument("--version", action="version", version="umtriage 0.1.0")
     return p
 
@@ -234,8 +235,15 @@ def cmd_watch(args) -> int:
     return run_watch(args, options)
 
 
+def cmd_schema(_args) -> int:
+    from umtriage.pipeline.schema import render_markdown
+
+    print(render_markdown(), end="")
+    return EXIT_OK
+
+
 COMMANDS = {"scan": cmd_scan, "explain": cmd_explain, "patterns": cmd_patterns, "formats": cmd_formats,
-            "watch": cmd_watch}
+            "watch": cmd_watch, "schema": cmd_schema}
 
 
 #: Options whose value may start with "-" (a UTC offset such as -05:00), which argparse would

@@ -25,11 +25,19 @@ def atomic_write_parquet(df: pl.DataFrame, path: Path) -> None:
     os.replace(tmp, path)
 
 
+#: Text columns a CSV reader would take for numbers (DuckDB reads `0x8024402C` as 2149859372):
+#: their cells are written with a leading `'`, like formula cells.
+TEXT_NOT_NUMBER = ("code",)
+
+
 def neutralise(df: pl.DataFrame) -> pl.DataFrame:
     """Flatten lists for CSV and defuse cells a spreadsheet would run as formulas."""
     cols = []
     for name, dtype in df.schema.items():
         c = pl.col(name)
+        if name in TEXT_NOT_NUMBER and dtype == pl.String:
+            cols.append(pl.when(c.is_not_null() & (c != "")).then(pl.lit("'") + c).otherwise(c).alias(name))
+            continue
         if isinstance(dtype, pl.List):
             c = c.cast(pl.List(pl.String)).list.join(" | ")
         elif dtype == pl.String:

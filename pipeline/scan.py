@@ -31,6 +31,7 @@ from .outdir import OutputError, RunFolder, check_output_dir, lock_output
 from .output import write_json, write_table
 from .procenv import apply_parallel_scan_env, restore
 from .process import MATCH_COLUMNS, FileStat, ScanOptions, SourceScanner, matcher_for
+from .schema import SCHEMA_VERSION
 from .sources import Limits, Problem, Unit, detect_archive, is_archive_name, iter_unit, list_units
 from .streams import RangeStream
 from .tail import last_banner_tz
@@ -438,7 +439,7 @@ def write_tables(out_dir: Path, parts: dict[str, list[str]], catalog, window: ti
     successes = _merge(parts["successes"], {"host": pl.String, "source": pl.String, "line_no": pl.Int64,
                                             "ts": pl.Datetime("us", "UTC"), "marker": pl.String})
     incidents, links = incidents_and_links(matches, successes, catalog, window)
-    matches = matches.with_columns(incident_id=links, kb=kb_expr(pl.col("raw")))
+    matches = matches.with_columns(incident_id=links, kb=kb_expr(pl.col("raw")), **_parser_format(matches))
     # polars lets go of the GIL: the biggest table is written while the other tables are built
     with ThreadPoolExecutor(1, thread_name_prefix="umtriage-writer") as writer:
         matches_written = writer.submit(write_table, matches, out_dir, "matches", formats)
@@ -451,6 +452,17 @@ def write_tables(out_dir: Path, parts: dict[str, list[str]], catalog, window: ti
     written += write_table(rejects, out_dir, "rejects", formats)
     written += write_table(unmatched, out_dir, "unmatched", formats)
     return Tables(incidents, matches, rejects, unmatched, written)
+
+
+def _parser_format(matches: pl.DataFrame) -> dict[str, pl.Expr]:
+    """`format` as the parser's name (what `umtriage formats` lists); the line's form goes to format_variant."""
+    from umtriage.parsers import PARSERS
+
+    names = sorted(PARSERS, key=len, reverse=True)
+    mapping = {v: next((n for n in names if v == n or v.startswith(n + "-")), v)
+               for v in matches["format"].drop_nulls().unique().to_list()}
+    return {"format": pl.col("format").replace_strict(mapping, default=None, return_dtype=pl.String),
+            "format_variant": pl.col("format")}
 
 
 def _match_schema() -> dict:
@@ -483,6 +495,7 @@ def _summary(paths, results, problems, tables: Tables, elapsed) -> dict:
     sev = dict(sorted(incidents.group_by("severity").len().iter_rows())) if incidents.height else {}
     all_problems = [_problem_dict(p) for p in problems] + [p for r in results for p in r.problems]
     return {
+        "schema_version": SCHEMA_VERSION,
         "inputs": [str(p) for p in paths],
         "files": len(scanned),
         "files_skipped": len(files) - len(scanned),
