@@ -475,6 +475,19 @@ def _match_schema() -> dict:
     }
 
 
+def _rejected_codes(rejects: pl.DataFrame) -> dict[str, int]:
+    """Error codes named by lines rejected as too long: lost to matching, but still counted."""
+    from .codes import extract_codes
+
+    if rejects.height == 0:
+        return {}
+    long = rejects.filter(pl.col("reason") == "line_too_long")["raw"]
+    if len(long) == 0:
+        return {}
+    codes = extract_codes(long).explode().drop_nulls()
+    return dict(sorted(codes.value_counts().iter_rows())) if len(codes) else {}
+
+
 def _summary(paths, results, problems, tables: Tables, elapsed) -> dict:
     rejects, matches, incidents, unmatched = tables.rejects, tables.matches, tables.incidents, tables.unmatched
     files = [f for r in results for f in r.files]
@@ -505,6 +518,7 @@ def _summary(paths, results, problems, tables: Tables, elapsed) -> dict:
         "folded_lines": folded,
         "rejects": n_rejects,
         "rejects_by_reason": by_reason,
+        "codes_in_rejected_lines": _rejected_codes(rejects),
         "accounted": lines == records + folded + n_rejects,
         "matched_records": int(sum(f.matched_records for f in files)),
         "matches": matches.height,

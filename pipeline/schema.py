@@ -143,6 +143,8 @@ SUMMARY_KEYS: dict[str, str] = {
     "folded_lines": "continuation lines of multi-line records, headers and blank lines",
     "rejects": "lines that did not parse",
     "rejects_by_reason": "rejects per reason",
+    "codes_in_rejected_lines": "error codes named by lines rejected as too long (over 1 MiB), with how many such "
+                               "lines name each: these lines are not matched, their codes are still counted",
     "accounted": "true when every line is a record, folded or a reject",
     "matched_records": "records that matched a signature",
     "matches": "rows of matches.parquet",
