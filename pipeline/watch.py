@@ -22,6 +22,7 @@ watchdog events only wake the loop early; every cycle lists the folder again (th
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
@@ -41,7 +42,7 @@ from umtriage.parsers.textio import HEAD_BYTES
 
 from .hosts import normalise_host
 from .masking import load_masks
-from .outdir import RunFolder, check_output_dir, lock_output
+from .outdir import OutputBusy, OutputError, RunFolder, check_output_dir, lock_output
 from .output import write_json
 from .process import FileStat, ScanOptions, matcher_for
 from .scan import UnitResult, _summary, scan_units, write_tables
@@ -669,20 +670,79 @@ def _observer(root: Path, wake: threading.Event, excluded: list[str], echo: Call
         return None
 
 
+def _supervise(obs, start: Callable[[], object], echo: Callable[[str], None], restarts: list[int]):
+    """A dead observer (its thread or an emitter's ended, e.g. of a KeyError inside watchdog) is
+    said out loud and started again; after MAX_OBSERVER_RESTARTS watch goes on rescanning alone."""
+    if obs is None:
+        return None
+    alive = obs.is_alive() and all(e.is_alive() for e in getattr(obs, "emitters", ()))
+    if alive:
+        return obs
+    with contextlib.suppress(Exception):
+        obs.stop()
+    if restarts[0] >= MAX_OBSERVER_RESTARTS:
+        echo("umtriage: watch: file events stopped again; from now on only the rescan every interval "
+             "finds changes")
+        return None
+    restarts[0] += 1
+    echo("umtriage: watch: file events stopped (the watchdog thread ended); restarting them, and the "
+         "rescan every interval goes on meanwhile")
+    return start()
+
+
+#: Times a dead watchdog observer is started again before watch relies on its rescans alone.
+MAX_OBSERVER_RESTARTS = 3
+
+
+def _thread_died(echo: Callable[[str], None]):
+    """threading.excepthook for watch: one line instead of a traceback when a helper thread dies."""
+
+    def hook(args) -> None:
+        name = args.thread.name if args.thread is not None else "?"
+        echo(f"umtriage: watch: thread {name} stopped: {args.exc_type.__name__}: {args.exc_value}")
+
+    return hook
+
+
 def run_watch(args, options: ScanOptions) -> int:
     """The `watch` command: follow args.path until Ctrl-C or SIGTERM (or once), exit 0.
 
     OUT/.lock is the one a scan takes too: a scan and a watch never write into one folder."""
     out: Path = args.out
     check_output_dir(out)
-    with lock_output(out):
-        return _run(args, options)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(lock_output(out))
+        return _run(args, options, stack)
 
 
-def _run(args, options: ScanOptions) -> int:
-    watcher = Watcher(args.path, args.out, options, state_path=args.state, window=args.window,
-                      from_end=args.from_end, quiet=args.quiet, interval=args.interval,
-                      formats=getattr(args, "table_formats", ()))
+def _retry(watcher: Watcher, exc: BaseException, args, options: ScanOptions, stack: contextlib.ExitStack) -> Watcher:
+    """After a failed cycle: a removed output folder is made again (and every file read again);
+    a full disk or another write failure is reported and retried at the next cycle."""
+    out = Path(args.out)
+    if not out.is_dir():
+        watcher.echo(f"umtriage: watch: the output folder {out} is gone; making it again and reading every "
+                     "file again")
+        try:
+            check_output_dir(out)
+            stack.enter_context(lock_output(out))
+        except (OutputError, OutputBusy) as again:
+            watcher.echo(f"umtriage: watch: {again}; retrying in {args.interval:g} s")
+            return watcher
+        fresh = _new_watcher(args, options)
+        fresh.should_stop = watcher.should_stop
+        return fresh
+    watcher.echo(f"umtriage: watch: {exc}; retrying in {args.interval:g} s")
+    return watcher
+
+
+def _new_watcher(args, options: ScanOptions) -> Watcher:
+    return Watcher(args.path, args.out, options, state_path=args.state, window=args.window,
+                   from_end=args.from_end, quiet=args.quiet, interval=args.interval,
+                   formats=getattr(args, "table_formats", ()))
+
+
+def _run(args, options: ScanOptions, stack: contextlib.ExitStack) -> int:
+    watcher = _new_watcher(args, options)
     if args.once:
         watcher.cycle(final=True)
         return 0
@@ -699,12 +759,22 @@ def _run(args, options: ScanOptions) -> int:
     excluded = [os.path.abspath(args.out), os.path.realpath(args.out)]
     if args.state:
         excluded += [os.path.abspath(args.state), os.path.realpath(args.state)]
-    obs = _observer(Path(os.path.abspath(args.path)), wake, excluded, watcher.echo)
+    threading.excepthook = _thread_died(watcher.echo)
+
+    def start():
+        return _observer(Path(os.path.abspath(args.path)), wake, excluded, watcher.echo)
+
+    obs = start()
+    restarts = [0]
     if not args.quiet:
         watcher.echo(f"umtriage: watching {args.path} -> {args.out} (Ctrl-C to stop)")
     try:
         while not stop.is_set():
-            watcher.cycle(final=False)
+            try:
+                watcher.cycle(final=False)
+            except (OutputError, OSError, pl.exceptions.PolarsError) as exc:
+                watcher = _retry(watcher, exc, args, options, stack)
+            obs = _supervise(obs, start, watcher.echo, restarts)
             wake.wait(timeout=max(0.05, args.interval))
             wake.clear()
             stop.wait(0.1)  # let a burst of events settle into one cycle
