@@ -771,6 +771,8 @@ def _run(args, options: ScanOptions, stack: contextlib.ExitStack) -> int:
     try:
         while not stop.is_set():
             try:
+                if not Path(args.out).is_dir():  # removed while nothing changed: nothing would fail
+                    raise OutputError(f"the output folder {args.out} is gone")
                 watcher.cycle(final=False)
             except (OutputError, OSError, pl.exceptions.PolarsError) as exc:
                 watcher = _retry(watcher, exc, args, options, stack)
