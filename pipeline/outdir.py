@@ -39,7 +39,20 @@ class OutputError(Exception):
         reason = getattr(exc, "strerror", None) or (text.splitlines()[-1] if text else type(exc).__name__)
         if not where.exists():
             reason = f"the folder is gone ({reason})"
+        elif _free_bytes(where) < FULL_BELOW:  # the writers' own words for a full disk vary (thrift, EFBIG, ...)
+            reason = f"no space left on the device ({reason})"
         return cls(f"cannot write the tables to {where}: {reason}")
+
+
+#: Free bytes under which a failed write is reported as a full disk.
+FULL_BELOW = 1 << 20
+
+
+def _free_bytes(where: Path) -> int:
+    try:
+        return shutil.disk_usage(where).free
+    except OSError:
+        return FULL_BELOW
 
 
 class OutputBusy(RuntimeError):

@@ -150,6 +150,7 @@ class Watcher:
         self.write_seconds = 0.0
         self.started = time.time()
         self.should_stop: Callable[[], bool] = lambda: False
+        self.last_failure: str | None = None  # the write failure last reported (watch retries)
 
     # -- set-up ------------------------------------------------------------------------------
     def _settings(self) -> dict:
@@ -731,7 +732,11 @@ def _retry(watcher: Watcher, exc: BaseException, args, options: ScanOptions, sta
         fresh = _new_watcher(args, options)
         fresh.should_stop = watcher.should_stop
         return fresh
-    watcher.echo(f"umtriage: watch: {exc}; retrying in {args.interval:g} s")
+    if not isinstance(exc, OutputError):
+        exc = OutputError.wrap(exc, out)
+    if str(exc) != watcher.last_failure:  # said once, not every cycle
+        watcher.echo(f"umtriage: watch: {exc}; retrying every {args.interval:g} s")
+        watcher.last_failure = str(exc)
     return watcher
 
 
@@ -774,6 +779,9 @@ def _run(args, options: ScanOptions, stack: contextlib.ExitStack) -> int:
                 if not Path(args.out).is_dir():  # removed while nothing changed: nothing would fail
                     raise OutputError(f"the output folder {args.out} is gone")
                 watcher.cycle(final=False)
+                if watcher.last_failure:
+                    watcher.echo("umtriage: watch: writing the tables again")
+                    watcher.last_failure = None
             except (OutputError, OSError, pl.exceptions.PolarsError) as exc:
                 watcher = _retry(watcher, exc, args, options, stack)
             obs = _supervise(obs, start, watcher.echo, restarts)
@@ -785,5 +793,8 @@ def _run(args, options: ScanOptions, stack: contextlib.ExitStack) -> int:
             obs.stop()
             obs.join(timeout=5)
     watcher.should_stop = lambda: False
-    watcher.cycle(final=True)  # the flush: partial last lines and unsettled documents too
+    try:
+        watcher.cycle(final=True)  # the flush: partial last lines and unsettled documents too
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise OutputError.wrap(exc, Path(args.out)) from exc
     return 0
