@@ -185,3 +185,17 @@ def test_watch_makes_a_removed_output_folder_again(tmp_path: Path) -> None:
         err = p.communicate(timeout=60)[1]
     assert p.returncode == 0, err
     assert "is gone; making it again" in err and "Traceback" not in err
+
+
+def test_an_output_folder_removed_during_a_scan_is_a_clear_error(tmp_path: Path) -> None:
+    big = _fleet(tmp_path / "big", 200, 1500)
+    out = tmp_path / "out"
+    p = subprocess.Popen([EXE, "scan", str(big), "-o", str(out), "-q", "--jobs", "2"], stderr=subprocess.PIPE,
+                         text=True)
+    deadline = time.time() + 60
+    while not list(out.glob(".runs/*/.parts/*.parquet")) and time.time() < deadline and p.poll() is None:
+        time.sleep(0.05)
+    shutil.rmtree(out)
+    err = p.communicate(timeout=120)[1]
+    assert p.returncode == 2, err
+    assert "the folder is gone" in err and "Traceback" not in err
