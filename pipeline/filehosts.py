@@ -26,7 +26,9 @@ one folder holds files naming at least two different machines (`assign_name_host
 folder `SRV01/` keeps SRV01 for `SRV01_CBS.log` and `System-export.csv` alike, and a folder of one
 machine's `SRV01_*.log` files keeps the folder's name. An archive named this way
 (`SRV01_WindowsUpdate.zip` beside `SRV02_WindowsUpdate.zip`) gives its members that host unless it
-is a fleet archive with host folders inside. `--host-from REGEX` covers any other naming.
+is a fleet archive with host folders inside, and the files at the top of an archive without host
+folders follow the same rule among themselves (`bundle.zip` holding `SRV01_WindowsUpdate.log`
+and `SRV02_WindowsUpdate.log`). `--host-from REGEX` covers any other naming.
 """
 
 from __future__ import annotations
@@ -119,6 +121,14 @@ def host_from_name(name: str) -> str | None:
         if host_like(text):
             return text
     return None
+
+
+def name_hosts(entries: Sequence[tuple[tuple[str, ...], bool]]) -> dict[tuple[str, ...], str]:
+    """For an archive's (parts, is_dir) entries: the host of each top-level file whose name names
+    one, when they name at least two machines (else nothing)."""
+    found = {parts: h for parts, is_dir in entries if len(parts) == 1 and not is_dir
+             and (h := host_from_name(parts[0]))}
+    return found if len({normalise_host(h) for h in found.values()}) >= 2 else {}
 
 
 def assign_name_hosts(units: Sequence[Unit]) -> list[Unit]:

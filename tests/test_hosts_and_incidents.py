@@ -122,3 +122,24 @@ def test_failures_count_operations_and_a_success_ends_the_incident(tmp_path: Pat
     assert second["severity_rank"] == {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}[second["severity"]]
     ids = m.filter(pl.col("code") == "0x8024402C").group_by("incident_id").len()
     assert dict(ids.iter_rows()) == {first["incident_id"]: 10, second["incident_id"]: 10}
+
+
+def test_a_flat_archive_of_several_machines_gives_one_host_each(tmp_path: Path) -> None:
+    import io
+    import tarfile
+    import zipfile
+
+    root = tmp_path / "in"
+    root.mkdir()
+    body = ("\n".join(_attempt(5)) + "\n").encode()
+    with zipfile.ZipFile(root / "bundle.zip", "w") as z:
+        for name in ("SRV01_WindowsUpdate.log", "WindowsUpdate-SRV02.log"):
+            z.writestr(name, body)
+    with tarfile.open(root / "more.tar.gz", "w:gz") as t:
+        for name in ("SRV07_WindowsUpdate.log", "SRV08_WindowsUpdate.log"):
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            t.addfile(info, io.BytesIO(body))
+    inc, _, _ = _scan(root, tmp_path / "out")
+    assert dict(inc.select("host", "host_display").unique().iter_rows()) == {
+        "srv01": "SRV01", "srv02": "SRV02", "srv07": "SRV07", "srv08": "SRV08"}
