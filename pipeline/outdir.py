@@ -96,9 +96,12 @@ def lock_output(out: Path) -> Iterator[None]:
         yield
 
 
-#: Top-level names a run may own in OUT: tables in every format, summary.json and the report.
-#: A file of the previous run with such a name that this run does not write is removed.
-OUTPUT_NAME = re.compile(r"^(?:[a-z_]+\.(?:parquet|csv|jsonl)|summary\.json|report\.html)$")
+#: The tables a run may write (a new table adds its name here and in schema.TABLES).
+RUN_TABLES = ("incidents", "matches", "rejects", "unmatched", "updates")
+#: Top-level names a run may own in OUT: those tables in every format, summary.json, the report.
+#: A plain file of an older run with such a name that this run does not write is removed; other
+#: files of the user's are left alone (links into `current/` are always ours).
+OUTPUT_NAME = re.compile(rf"^(?:(?:{'|'.join(RUN_TABLES)})\.(?:parquet|csv|jsonl)|summary\.json|report\.html)$")
 RUNS, CURRENT = ".runs", "current"
 
 
@@ -168,8 +171,9 @@ class RunFolder:
 
     def _drop_stale(self, names: set[str]) -> None:
         for entry in os.listdir(self.out):
-            if entry in names or not OUTPUT_NAME.match(entry):
+            if entry in names:
                 continue
             path = self.out / entry
-            if path.is_symlink() or path.is_file():
+            ours = path.is_symlink() and os.readlink(path).startswith(CURRENT + os.sep)
+            if ours or (OUTPUT_NAME.match(entry) and path.is_file() and not path.is_symlink()):
                 path.unlink()

@@ -74,9 +74,10 @@ def test_a_run_leaves_no_table_file_of_the_previous_run(tmp_path: Path) -> None:
     assert run_cli("scan", str(SAMPLES), "-o", str(out), "--format", "csv", "--format", "jsonl", "-q").returncode == 0
     assert (out / "incidents.csv").exists() and (out / "matches.jsonl").exists()
     (out / "notes.txt").write_text("mine")  # not a table name: left alone
+    (out / "mine.csv").write_text("a,b")  # nor this
     assert run_cli("scan", str(SAMPLES / "SRV-WSUS01"), "-o", str(out), "-q").returncode == 0
     names = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
-    assert names == ["current", "incidents.parquet", "matches.parquet", "notes.txt", "rejects.parquet",
+    assert names == ["current", "incidents.parquet", "matches.parquet", "mine.csv", "notes.txt", "rejects.parquet",
                      "summary.json", "unmatched.parquet"]
     assert len(list((out / ".runs").iterdir())) <= 2  # this run and the one before, for readers still on it
     assert set(pl.read_parquet(out / "incidents.parquet")["host"]) == {"srv-wsus01"}
