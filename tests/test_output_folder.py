@@ -200,3 +200,28 @@ def test_an_output_folder_removed_during_a_scan_is_a_clear_error(tmp_path: Path)
     err = p.communicate(timeout=120)[1]
     assert p.returncode == 2, err
     assert "the folder is gone" in err and "Traceback" not in err
+
+
+def _can_mount_tmpfs(where: Path) -> bool:
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        return False
+    where.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", str(where)], capture_output=True)
+    return r.returncode == 0
+
+
+def test_a_really_full_disk_is_a_clear_error(tmp_path: Path) -> None:
+    """ENOSPC from a real 128 KiB tmpfs (needs root to mount one; the RLIMIT test covers the rest)."""
+    disk = tmp_path / "disk"
+    if not _can_mount_tmpfs(disk):
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        big = _fleet(tmp_path / "big", 60, 2000)
+        r = run_cli("scan", str(big), "-o", str(disk / "out"), "-q", "--jobs", "1")
+        assert r.returncode == 2, r.stderr
+        assert "no space left on the device" in r.stderr and "Traceback" not in r.stderr
+        assert not list((disk / "out" / ".runs").iterdir())
+        small = run_cli("scan", str(SAMPLES / "SRV-WSUS01"), "-o", str(disk / "out"), "-q")
+        assert small.returncode == 0, small.stderr  # the failed run left nothing behind to fill the disk
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
