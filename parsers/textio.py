@@ -20,6 +20,10 @@ HEAD_BYTES = 64 * 1024
 SMALL_BODY = 1 << 20
 #: A line longer than this is rejected ("line_too_long") instead of being parsed.
 MAX_LINE_BYTES = 1 << 20
+#: Most lines in one block. Every row costs a few hundred bytes on its way through a parser, so
+#: a block of 8 MB of empty lines (8M rows) would take gigabytes; normal logs (about 140 bytes a
+#: line) stay under this row count at the default batch size and keep their block boundaries.
+MAX_BLOCK_ROWS = 100_000
 
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
@@ -169,6 +173,35 @@ def _frame_utf8_fast(body: bytes, first_line: int, first_offset: int) -> tuple[p
     return frame, len(body)
 
 
+def _row_cut(body: bytes, start: int, max_rows: int) -> int:
+    """The end of the max_rows-th line of body from `start` on (there are more lines than that).
+
+    A bisection over C-speed newline counts: a block of empty lines is cut in a few dozen scans.
+    """
+    lo, hi = start, len(body)  # lines(lo) < max_rows <= lines(hi), lines(x): newlines in body[start:x]
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if body.count(b"\n", start, mid) >= max_rows:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def _row_bounded(body: bytes, max_rows: int) -> list[bytes]:
+    """body (whole lines) as pieces of at most max_rows lines each."""
+    if len(body) <= max_rows:
+        return [body]
+    left = body.count(b"\n")
+    pieces, start = [], 0
+    while left > max_rows:
+        cut = _row_cut(body, start, max_rows)
+        pieces.append(body[start:cut])
+        start, left = cut, left - max_rows
+    pieces.append(body[start:] if start else body)
+    return pieces
+
+
 def _long_line_frame(line_no: int, offset: int, prefix: bytes) -> pl.DataFrame:
     text = prefix[:RAW_CUT * 4].decode("utf-8", errors="replace")[:RAW_CUT]
     return pl.DataFrame(
@@ -186,9 +219,11 @@ def frame_lines(
     start_offset: int = 0,
     final: bool = True,
     fast: bool = True,
+    max_rows: int = MAX_BLOCK_ROWS,
 ) -> Iterator[LineBlock]:
     """Yield blocks of whole lines from a byte stream, in order, with bounded memory.
 
+    A block holds at most `batch_bytes` bytes and at most `max_rows` lines.
     The stream must be positioned after any BOM (the caller passes `start_offset` to keep
     offsets true to the file). A last line without a newline is emitted when `final`;
     otherwise it is left unread so a tailer can pick it up once it is complete.
@@ -224,16 +259,19 @@ def frame_lines(
         if at_end and final and carry and len(carry) <= MAX_LINE_BYTES:  # the last line has no newline
             body, consumed, carry = b"".join((body, carry, b"\n")), consumed + len(carry), b""
         if body:
-            # polars' reader pays a fixed cost per call; small bodies split faster in Python
-            quick = _frame_utf8_fast(body, line_no, offset) if fast and len(body) > SMALL_BODY else None
-            if quick is not None:
-                frame, _ = quick
-            else:
-                text, unit = _decode_chunk(body)
-                frame, _ = _frame_text(text, unit, line_no, offset)
-            yield LineBlock(frame, frame.height, last=at_end and final and not carry)
-            line_no += frame.height
-            offset += consumed
+            pieces, base = _row_bounded(body, max_rows), offset
+            for k, piece in enumerate(pieces):
+                # polars' reader pays a fixed cost per call; small bodies split faster in Python
+                quick = _frame_utf8_fast(piece, line_no, offset) if fast and len(piece) > SMALL_BODY else None
+                if quick is not None:
+                    frame, _ = quick
+                else:
+                    text, unit = _decode_chunk(piece)
+                    frame, _ = _frame_text(text, unit, line_no, offset)
+                yield LineBlock(frame, frame.height, last=at_end and final and not carry and k == len(pieces) - 1)
+                line_no += frame.height
+                offset += len(piece)
+            offset = base + consumed  # a last line without newline got one added that is not in the file
         if len(carry) > MAX_LINE_BYTES:
             yield LineBlock(_long_line_frame(line_no, offset, carry), 1)
             line_no += 1
@@ -293,7 +331,8 @@ def _frame_utf16(
             body, carry, missing_nl = text + "\n", "", True
         if body:
             frame, size = _frame_text(body, "utf-16", line_no, offset)
-            yield LineBlock(frame, frame.height)
+            for k in range(0, frame.height, MAX_BLOCK_ROWS):  # bounded by rows like the other path
+                yield LineBlock(frame.slice(k, MAX_BLOCK_ROWS), min(MAX_BLOCK_ROWS, frame.height - k))
             line_no += frame.height
             offset += size - (2 if missing_nl else 0)
         if len(carry) > MAX_LINE_BYTES:
