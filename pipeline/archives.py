@@ -121,9 +121,11 @@ class _Ctx:
                             "reading stopped here and the rest of it was skipped.")
             raise LimitExceeded(p, fatal=True)
         if self.budget is not None and self.total > self.budget:
-            p = self.report(where, "zip_bomb", f"The bundle expands past {_mib(self.budget)} over all its layers, "
-                            f"more than {self.limits.max_expansion:g} times its {self.input_bytes} bytes; reading "
-                            "stopped here as a likely zip bomb and the rest of it was skipped.")
+            lim = self.limits
+            p = self.report(where, "zip_bomb", f"The bundle expands past {_mib(self.budget)} over all its layers "
+                            f"(its budget: {lim.max_expansion:g} times its {self.input_bytes} bytes, at least "
+                            f"{_mib(lim.expansion_grace)}); reading stopped here as a likely zip bomb and the "
+                            "rest of it was skipped.")
             raise LimitExceeded(p, fatal=True)
         return None
 
