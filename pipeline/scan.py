@@ -6,6 +6,7 @@ rows are in stream order, so the same input always gives byte-identical tables.
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import time
@@ -21,12 +22,13 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 from umtriage.parsers.base import REJECT_SCHEMA
 from umtriage.parsers.detect import detect, read_head
 
 from .hosts import normalise_host
 from .incidents import build_incidents
-from .output import write_json, write_table
+from .output import neutralise, write_json, write_table
 from .procenv import apply_parallel_scan_env, restore
 from .process import MATCH_COLUMNS, FileStat, ScanOptions, SourceScanner, matcher_for
 from .sources import Limits, Problem, Unit, detect_archive, fallback_host, is_archive_name, iter_unit, list_units
@@ -301,6 +303,17 @@ def _read_part(part: str) -> pl.DataFrame:
     return df.with_columns(pl.col("line_no") + int(shift)) if shift else df
 
 
+def _scan_part(part: str) -> pl.LazyFrame:
+    path, _, shift = part.partition(SHIFT_MARK)
+    lf = pl.scan_parquet(path)
+    return lf.with_columns(pl.col("line_no") + int(shift)) if shift else lf
+
+
+def _part_rows(parts: list[str]) -> int:
+    """Rows in some parts, from their parquet footers (nothing else is read)."""
+    return sum(pq.ParquetFile(p.partition(SHIFT_MARK)[0]).metadata.num_rows for p in parts)
+
+
 def _merge(parts: list[str], schema: dict) -> pl.DataFrame:
     if not parts:
         return pl.DataFrame(schema=schema)
@@ -374,10 +387,21 @@ def run_scan(
 @dataclass
 class Tables:
     incidents: pl.DataFrame
-    matches: pl.DataFrame
+    matches: pl.DataFrame  # empty when the matches were sorted on disk (see MATCHES_IN_MEMORY)
     rejects: pl.DataFrame
     unmatched: pl.DataFrame
     written: list[Path]
+    match_rows: int = 0  # rows of matches.parquet
+
+
+#: The order of matches.parquet.
+MATCH_ORDER = ["source", "line_no", "signature_id", "code"]
+#: Up to this many matches are merged, sorted and turned into incidents in memory (the usual
+#: case, and what the tables' bytes were pinned on); more are sorted on disk by polars' streaming
+#: engine and the incidents built from a projection in chunks of about INCIDENT_CHUNK_ROWS.
+MATCHES_IN_MEMORY = 300_000
+INCIDENT_CHUNK_ROWS = 1_000_000
+SORT_RUN_ROWS, SINK_ROW_GROUP = 250_000, 100_000
 
 
 def write_tables(out_dir: Path, parts: dict[str, list[str]], catalog, window: timedelta,
@@ -387,13 +411,20 @@ def write_tables(out_dir: Path, parts: dict[str, list[str]], catalog, window: ti
     Canonical order (source, line_no, ...) makes the tables independent of the order in which
     files were processed: batch and watch give the same bytes for the same final files.
     """
+    successes_schema = {"host": pl.String, "source": pl.String, "line_no": pl.Int64, "ts": pl.Datetime("us", "UTC"),
+                        "marker": pl.String}
+    if _part_rows(parts["matches"]) > MATCHES_IN_MEMORY:
+        successes = _merge(parts["successes"], successes_schema)
+        written = write_matches_out_of_core(parts["matches"], out_dir, formats)
+        incidents = incidents_out_of_core(out_dir / "matches.parquet", successes, catalog, window)
+        matches = pl.DataFrame(schema=_match_schema()).select(MATCH_COLUMNS)  # on disk only
+        return _write_rest(out_dir, parts, formats, incidents, matches, written)
     matches = _merge(parts["matches"], _match_schema()).select(MATCH_COLUMNS)
-    matches = matches.sort(["source", "line_no", "signature_id", "code"], nulls_last=True)
+    matches = matches.sort(MATCH_ORDER, nulls_last=True)
     # polars lets go of the GIL: the biggest table is written while the incidents are built
     with ThreadPoolExecutor(1, thread_name_prefix="umtriage-writer") as writer:
         matches_written = writer.submit(write_table, matches, out_dir, "matches", formats)
-        successes = _merge(parts["successes"], {"host": pl.String, "source": pl.String, "line_no": pl.Int64,
-                                                "ts": pl.Datetime("us", "UTC"), "marker": pl.String})
+        successes = _merge(parts["successes"], successes_schema)
         incidents = build_incidents(matches, successes, catalog, window)
         rejects = _merge(parts["rejects"], REJECT_SCHEMA).select(list(REJECT_SCHEMA)).sort(["source", "line_no"])
         unmatched_rows = _merge(parts["unmatched"], UNMATCHED_ROW_SCHEMA)
@@ -403,7 +434,141 @@ def write_tables(out_dir: Path, parts: dict[str, list[str]], catalog, window: ti
         written += matches_written.result()
     written += write_table(rejects, out_dir, "rejects", formats)
     written += write_table(unmatched, out_dir, "unmatched", formats)
-    return Tables(incidents, matches, rejects, unmatched, written)
+    return Tables(incidents, matches, rejects, unmatched, written, matches.height)
+
+
+def _write_rest(out_dir: Path, parts: dict[str, list[str]], formats: tuple[str, ...], incidents: pl.DataFrame,
+                matches: pl.DataFrame, written: list[Path]) -> Tables:
+    """The tables after matches and incidents, for the out-of-core path."""
+    rejects = _merge(parts["rejects"], REJECT_SCHEMA).select(list(REJECT_SCHEMA)).sort(["source", "line_no"])
+    unmatched = _aggregate_unmatched(_merge(parts["unmatched"], UNMATCHED_ROW_SCHEMA).sort(["source", "line_no"]))
+    written = [*write_table(incidents, out_dir, "incidents", formats), *written]
+    written += write_table(rejects, out_dir, "rejects", formats)
+    written += write_table(unmatched, out_dir, "unmatched", formats)
+    rows = pq.ParquetFile(out_dir / "matches.parquet").metadata.num_rows
+    return Tables(incidents, matches, rejects, unmatched, written, rows)
+
+
+def _key_ranges(lazy: pl.LazyFrame, limit: int) -> list[pl.Expr]:
+    """Filters that cut the matches into runs of at most about `limit` rows, in MATCH_ORDER:
+    whole sources together while they fit, a bigger source cut between line numbers."""
+    counts = lazy.group_by("source").len().sort("source", nulls_last=True).collect(engine="streaming")
+    ranges: list[pl.Expr] = []
+    group: list[str | None] = []
+    rows = 0
+
+    def close() -> None:
+        nonlocal group, rows
+        if group:
+            names = [g for g in group if g is not None]
+            cond = pl.col("source").is_in(names)
+            ranges.append(cond | pl.col("source").is_null() if None in group else cond)
+        group, rows = [], 0
+
+    for source, n in counts.iter_rows():
+        if n > limit and source is not None:
+            close()
+            lines = lazy.filter(pl.col("source") == source).select("line_no").collect(engine="streaming")
+            cuts = lines["line_no"].sort(nulls_last=True).gather_every(limit).unique(maintain_order=True).to_list()
+            bounds = [c for c in cuts[1:] if c is not None]
+            this = pl.col("source") == source
+            low = None
+            for b in [*bounds, None]:
+                cond = this
+                if low is not None:
+                    cond = cond & (pl.col("line_no") >= low)
+                if b is not None:
+                    cond = cond & (pl.col("line_no") < b)
+                else:
+                    cond = cond & (pl.col("line_no").is_null() | (pl.col("line_no") >= (low if low is not None else
+                                                                                         -(1 << 62))))
+                ranges.append(cond)
+                low = b
+            continue
+        if rows + n > limit:
+            close()
+        group.append(source)
+        rows += n
+    close()
+    return ranges
+
+
+def write_matches_out_of_core(parts: list[str], out_dir: Path, formats: tuple[str, ...]) -> list[Path]:
+    """matches.parquet from match parts too many to sort in memory: a distribution sort on disk.
+
+    The rows are cut into key ranges of bounded size (_key_ranges), each range is read (a
+    filtered scan of the parts), sorted and written as a run, and the runs, already in order,
+    are streamed into one file. polars' streaming sort was measured holding all of it at once.
+    """
+    path = out_dir / "matches.parquet"
+    tmp = path.with_name(f".{path.name}.tmp")
+    runs_dir = out_dir / ".parts" / "sorted-matches"
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    lazy = pl.concat([_scan_part(p) for p in parts], how="vertical_relaxed").select(MATCH_COLUMNS)
+    runs = []
+    for k, cond in enumerate(_key_ranges(lazy, SORT_RUN_ROWS)):
+        run = lazy.filter(cond).collect(engine="streaming").sort(MATCH_ORDER, nulls_last=True)
+        runs.append(runs_dir / f"run-{k:05d}.parquet")
+        run.write_parquet(runs[-1], statistics=False, compression="lz4")
+        del run
+    pl.concat([pl.scan_parquet(r) for r in runs]).sink_parquet(tmp, statistics=False, row_group_size=SINK_ROW_GROUP)
+    os.replace(tmp, path)
+    shutil.rmtree(runs_dir, ignore_errors=True)
+    written = [path]
+    for fmt in ("csv", "jsonl"):
+        if fmt not in formats:
+            continue
+        written.append(out_dir / f"matches.{fmt}")
+        with written[-1].open("wb") as f:
+            for k, batch in enumerate(pq.ParquetFile(path).iter_batches(batch_size=SINK_ROW_GROUP)):
+                df = pl.from_arrow(batch)
+                if fmt == "csv":
+                    neutralise(df).write_csv(f, include_header=k == 0)
+                else:
+                    df.write_ndjson(f)
+    return written
+
+
+#: What build_incidents reads of a match; `raw` is swapped for the row's key in matches.parquet.
+_PROJECTION = ("host", "signature_id", "code", "ts", "source", "line_no", "score", "scenario")
+
+
+def incidents_out_of_core(matches_path: Path, successes: pl.DataFrame, catalog, window: timedelta) -> pl.DataFrame:
+    """build_incidents over a sorted matches.parquet too big to hold: a projection without the
+    text columns, in chunks of whole (host, signature, code) keys, which is all an incident spans;
+    the evidence lines are fetched by key afterwards and `current` is decided over all chunks."""
+    from .incidents import _mark_current
+
+    scan = pl.scan_parquet(matches_path).with_row_index("_k")
+    proj = scan.select(*_PROJECTION, raw=pl.col("_k").cast(pl.String))
+    keys = ["host", "signature_id", "code"]
+    sizes = proj.group_by(keys).len().sort(keys, nulls_last=True).collect(engine="streaming")
+    chunks, rows, current = [], 0, []
+    for row in sizes.iter_rows(named=True):
+        if current and rows + row["len"] > INCIDENT_CHUNK_ROWS:
+            chunks.append(current)
+            current, rows = [], 0
+        current.append({k: row[k] for k in keys})
+        rows += row["len"]
+    if current:
+        chunks.append(current)
+    parts = []
+    for chunk in chunks:
+        wanted = pl.DataFrame(chunk, schema={k: pl.String for k in keys})
+        df = proj.join(wanted.lazy(), on=keys, how="semi", nulls_equal=True).collect(engine="streaming")
+        parts.append(build_incidents(df, successes, catalog, window))
+        del df
+    inc = pl.concat(parts) if parts else build_incidents(pl.DataFrame(schema=_match_schema()), successes, catalog,
+                                                          window)
+    inc = _mark_current(inc)
+    # the evidence keys back to their raw lines, in order
+    ev = inc.select("incident_id", "evidence").with_row_index("_i").explode("evidence").with_row_index("_p")
+    wanted = ev.select(pl.col("evidence").cast(pl.UInt32).alias("_k")).drop_nulls()
+    raws = scan.join(wanted.lazy(), on="_k", how="semi").select("_k", "raw").collect(engine="streaming")
+    ev = ev.with_columns(_k=pl.col("evidence").cast(pl.UInt32)).join(raws, on="_k", how="left").sort("_p")
+    lists = ev.group_by("_i", maintain_order=True).agg(pl.col("raw").drop_nulls().alias("evidence")).sort("_i")
+    inc = inc.with_columns(evidence=lists["evidence"].cast(inc.schema["evidence"]))
+    return inc.sort(["host", "first_seen", "signature_id", "code", "incident_id"], nulls_last=True)
 
 
 def _match_schema() -> dict:
@@ -416,7 +581,7 @@ def _match_schema() -> dict:
 
 
 def _summary(paths, results, problems, tables: Tables, elapsed) -> dict:
-    rejects, matches, incidents, unmatched = tables.rejects, tables.matches, tables.incidents, tables.unmatched
+    rejects, incidents, unmatched = tables.rejects, tables.incidents, tables.unmatched
     files = [f for r in results for f in r.files]
     scanned = [f for f in files if f.skipped is None]
     formats: dict[str, dict] = {}
@@ -446,7 +611,7 @@ def _summary(paths, results, problems, tables: Tables, elapsed) -> dict:
         "rejects_by_reason": by_reason,
         "accounted": lines == records + folded + n_rejects,
         "matched_records": int(sum(f.matched_records for f in files)),
-        "matches": matches.height,
+        "matches": tables.match_rows,
         "incidents": incidents.height,
         "incidents_by_severity": sev,
         "hosts": sorted(incidents["host"].unique().to_list()) if incidents.height else [],
