@@ -8,10 +8,12 @@ template once per process (cached), never each line. Codes never go through the 
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import polars as pl
 from rapidfuzz import fuzz
+from rapidfuzz.distance import LCSseq
 from umtriage.patterns.catalog import SOURCE_FAMILIES, Catalog, Signature
 
 from .codes import MAY_HOLD_CODE
@@ -71,6 +73,56 @@ def best_score(phrase_templates: list[str], template: str, threshold: float) -> 
     return best
 
 
+#: Templates scored and remembered per process (least recently used ones are forgotten first):
+#: a fleet's distinct templates number in the thousands; hostile input can make every line one.
+TEMPLATE_CACHE_SIZE = 50_000
+#: Only this many characters of a template are scored (a megabyte-long line must not cost
+#: seconds per signature); log messages carry their phrases well before this.
+MAX_SCORED_CHARS = 16_384
+_EPS = 1e-6
+
+
+def _partial_bound(phrase: str, template: str) -> float:
+    """An upper bound of phrase_score from longest-common-subsequence lengths (a few µs, where
+    partial_ratio takes up to a hundred): partial_ratio's best window shares at most LCS(phrase,
+    template) characters with the shorter string, and its shorter edge windows at most the LCS
+    with the first or last window-length stretch."""
+    short, long_ = (phrase, template) if len(phrase) <= len(template) else (template, phrase)
+    n = len(short)
+    if n == 0:
+        return 100.0
+    whole = LCSseq.similarity(short, long_)
+    edge = max(LCSseq.similarity(short, long_[:n]), LCSseq.similarity(short, long_[-n:]))
+    return max(100.0 * whole / n, 200.0 * edge / (n + edge))
+
+
+def _cut_bound(phrase: str, template: str) -> float:
+    """An upper bound of cut_score: each of its comparisons is within the last N characters of the
+    template against the first N of the phrase (N the longest one tried), over at least `shortest`."""
+    t = template.rstrip("".join(_CUT_MARKS))
+    shortest = max(MIN_CUT_CHARS, int(MIN_CUT_SHARE * len(phrase) + 0.999))
+    longest = min(len(phrase), len(t))
+    if longest < shortest:
+        return 0.0
+    return min(100.0, 100.0 * LCSseq.similarity(t[-longest:], phrase[:longest]) / shortest)
+
+
+def hit_score(phrase_templates: list[str], template: str, threshold: float) -> float:
+    """best_score where it reaches the threshold, else some lower value: the phrases whose bound
+    cannot reach the threshold are not scored, which gives the same hits and scores for a fraction
+    of the work (explain keeps best_score, which shows scores under the threshold too)."""
+    best = 0.0
+    for p in phrase_templates:
+        if _partial_bound(p, template) >= threshold - _EPS:
+            best = max(best, phrase_score(p, template))
+    if best >= threshold:
+        return best
+    for p in phrase_templates:
+        if _cut_bound(p, template) >= threshold - _EPS:
+            best = max(best, cut_score(p, template))
+    return best
+
+
 class Matcher:
     """Matches record batches against a catalog; keeps the template cache across batches."""
 
@@ -100,7 +152,11 @@ class Matcher:
             schema={"signature_id": pl.String, "sig_code": pl.String, "generic": pl.Boolean}, orient="row",
         )
         self.fallback = next((s.id for s in sigs if s.id == "wu-error"), None)
-        self.cache: dict[str, list[tuple[str, float]]] = {}
+        self.cache: OrderedDict[str, list[tuple[str, float]]] = OrderedDict()  # LRU, TEMPLATE_CACHE_SIZE
+        self.sigs_by_anchor: dict[str, list[int]] = {}
+        for k, sig in enumerate(self.phrase_sigs):
+            for a in sig.anchors:
+                self.sigs_by_anchor.setdefault(a, []).append(k)
 
     def needles(self, family: str) -> tuple[str, ...]:
         """Every literal a line of this family must hold to possibly produce a phrase hit, an
@@ -120,15 +176,18 @@ class Matcher:
         """Signatures whose phrases this template carries, with scores, sorted by id (cached)."""
         hit = self.cache.get(template)
         if hit is not None:
+            self.cache.move_to_end(template)
             return hit
+        scored = template[:MAX_SCORED_CHARS]
+        wanted = sorted({k for a, ks in self.sigs_by_anchor.items() if a in scored for k in ks})
         out: list[tuple[str, float]] = []
-        for sig in self.phrase_sigs:
-            if not any(a in template for a in sig.anchors):
-                continue
-            best = best_score(self.phrase_templates[sig.id], template, sig.threshold)
+        for sig in (self.phrase_sigs[k] for k in wanted):
+            best = hit_score(self.phrase_templates[sig.id], scored, sig.threshold)
             if best >= sig.threshold:
                 out.append((sig.id, round(best, 1)))
         self.cache[template] = out
+        if len(self.cache) > TEMPLATE_CACHE_SIZE:
+            self.cache.popitem(last=False)
         return out
 
     def _phrase_hits(self, df: pl.DataFrame) -> pl.DataFrame:
