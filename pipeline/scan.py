@@ -27,7 +27,7 @@ from umtriage.parsers.base import REJECT_SCHEMA
 from umtriage.parsers.detect import detect, read_head
 
 from .hosts import normalise_host
-from .incidents import build_incidents
+from .incidents import EVIDENCE_HEAD, EVIDENCE_TAIL, build_incidents
 from .output import neutralise, write_json, write_table
 from .procenv import apply_parallel_scan_env, restore
 from .process import MATCH_COLUMNS, FileStat, ScanOptions, SourceScanner, matcher_for
@@ -400,7 +400,7 @@ MATCH_ORDER = ["source", "line_no", "signature_id", "code"]
 #: case, and what the tables' bytes were pinned on); more are sorted on disk by polars' streaming
 #: engine and the incidents built from a projection in chunks of about INCIDENT_CHUNK_ROWS.
 MATCHES_IN_MEMORY = 300_000
-INCIDENT_CHUNK_ROWS = 1_000_000
+INCIDENT_CHUNK_ROWS = 200_000
 SORT_RUN_ROWS, SINK_ROW_GROUP = 250_000, 100_000
 
 
@@ -505,6 +505,10 @@ def write_matches_out_of_core(parts: list[str], out_dir: Path, formats: tuple[st
     runs_dir = out_dir / ".parts" / "sorted-matches"
     runs_dir.mkdir(parents=True, exist_ok=True)
     lazy = pl.concat([_scan_part(p) for p in parts], how="vertical_relaxed").select(MATCH_COLUMNS)
+    if _parts_in_order(parts):  # the usual case (a big file's parts, in stream order): nothing to sort
+        lazy.sink_parquet(tmp, statistics=False, row_group_size=SINK_ROW_GROUP)
+        os.replace(tmp, path)
+        return _matches_extra_formats(path, out_dir, formats)
     runs = []
     for k, cond in enumerate(_key_ranges(lazy, SORT_RUN_ROWS)):
         run = lazy.filter(cond).collect(engine="streaming").sort(MATCH_ORDER, nulls_last=True)
@@ -514,6 +518,39 @@ def write_matches_out_of_core(parts: list[str], out_dir: Path, formats: tuple[st
     pl.concat([pl.scan_parquet(r) for r in runs]).sink_parquet(tmp, statistics=False, row_group_size=SINK_ROW_GROUP)
     os.replace(tmp, path)
     shutil.rmtree(runs_dir, ignore_errors=True)
+    return _matches_extra_formats(path, out_dir, formats)
+
+
+def _parts_in_order(parts: list[str]) -> bool:
+    """True when the parts, read one after another, are already in MATCH_ORDER (each sorted,
+    and each one's first key after the previous one's last). Reads only the key columns."""
+    last = None
+    for part in parts:
+        keys = _scan_part(part).select(MATCH_ORDER).collect()
+        if keys.height == 0:
+            continue
+        if not keys.equals(keys.sort(MATCH_ORDER, nulls_last=True)):
+            return False
+        first = keys.row(0)
+        if last is not None and _key_after(last, first):
+            return False
+        last = keys.row(-1)
+    return True
+
+
+def _key_after(a: tuple, b: tuple) -> bool:
+    """a > b in MATCH_ORDER, nulls last (b may equal a: then the rows are the same key, kept)."""
+    for x, y in zip(a, b, strict=True):
+        if x == y:
+            continue
+        if x is None or y is None:
+            return x is None
+        return x > y
+    return False
+
+
+def _matches_extra_formats(path: Path, out_dir: Path, formats: tuple[str, ...]) -> list[Path]:
+    """matches.csv / .jsonl from matches.parquet, a batch of rows at a time."""
     written = [path]
     for fmt in ("csv", "jsonl"):
         if fmt not in formats:
@@ -540,23 +577,36 @@ def incidents_out_of_core(matches_path: Path, successes: pl.DataFrame, catalog, 
     from .incidents import _mark_current
 
     scan = pl.scan_parquet(matches_path).with_row_index("_k")
-    proj = scan.select(*_PROJECTION, raw=pl.col("_k").cast(pl.String))
+    proj = scan.select(*_PROJECTION, raw=pl.col("_k"))
     keys = ["host", "signature_id", "code"]
     sizes = proj.group_by(keys).len().sort(keys, nulls_last=True).collect(engine="streaming")
-    chunks, rows, current = [], 0, []
+    chunks, sizes_of, rows, current = [], [], 0, []
     for row in sizes.iter_rows(named=True):
-        if current and rows + row["len"] > INCIDENT_CHUNK_ROWS:
+        if current and (rows + row["len"] > INCIDENT_CHUNK_ROWS):
             chunks.append(current)
+            sizes_of.append(rows)
             current, rows = [], 0
         current.append({k: row[k] for k in keys})
         rows += row["len"]
     if current:
         chunks.append(current)
+        sizes_of.append(rows)
     parts = []
-    for chunk in chunks:
+    for chunk, n in zip(chunks, sizes_of, strict=True):
         wanted = pl.DataFrame(chunk, schema={k: pl.String for k in keys})
-        df = proj.join(wanted.lazy(), on=keys, how="semi", nulls_equal=True).collect(engine="streaming")
-        parts.append(build_incidents(df, successes, catalog, window))
+        if len(chunk) == 1:  # a filter streams where a semi join was measured holding the whole scan
+            one = chunk[0]
+            cond = pl.all_horizontal(pl.col(k).is_null() if one[k] is None else pl.col(k) == one[k] for k in keys)
+            df = proj.filter(cond).collect(engine="streaming")
+        else:
+            df = proj.join(wanted.lazy(), on=keys, how="semi", nulls_equal=True).collect(engine="streaming")
+        if n > INCIDENT_CHUNK_ROWS:  # one key alone, too big: its incidents from the rows that decide them
+            df, counts = _thinned(df, window)
+            inc = build_incidents(df, successes, catalog, window)
+            inc = inc.join(counts, on="first_seen", how="left", nulls_equal=True, maintain_order="left")
+            parts.append(inc.with_columns(count=pl.col("_count")).drop("_count"))
+        else:
+            parts.append(build_incidents(df, successes, catalog, window))
         del df
     inc = pl.concat(parts) if parts else build_incidents(pl.DataFrame(schema=_match_schema()), successes, catalog,
                                                           window)
@@ -569,6 +619,40 @@ def incidents_out_of_core(matches_path: Path, successes: pl.DataFrame, catalog, 
     lists = ev.group_by("_i", maintain_order=True).agg(pl.col("raw").drop_nulls().alias("evidence")).sort("_i")
     inc = inc.with_columns(evidence=lists["evidence"].cast(inc.schema["evidence"]))
     return inc.sort(["host", "first_seen", "signature_id", "code", "incident_id"], nulls_last=True)
+
+
+def _thinned(df: pl.DataFrame, window: timedelta) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The rows of one (host, signature, code) key that decide its incidents, and each burst's
+    true count (by first_seen, unique within a key).
+
+    Kept per burst, in build_incidents' order: the first three and last two rows (evidence, first
+    source and line, scenario), the first row of each source, the first highest score, and the
+    first and last row of every half-window of time, so no gap between kept rows passes the
+    window and the bursts come out the same. Worked out on a narrow copy of the key columns.
+    """
+    half = max(1, int(window.total_seconds() * 1_000_000) // 2)
+    idx = pl.int_range(pl.len(), dtype=pl.UInt32)
+    # `raw` holds the row's place in matches.parquet, which is sorted by source and line: within
+    # one key, ordering by (ts, raw) is build_incidents' (ts, source, line_no), without string sorting
+    o = df.select("ts", "source", "raw", "score").with_row_index("_r").sort(["ts", "raw"], nulls_last=True)
+    o = o.with_columns(_burst=(pl.col("ts").diff() > window).fill_null(False).cast(pl.UInt32).cum_sum())
+    start, end = pl.col("_burst") != pl.col("_burst").shift(1), pl.col("_burst") != pl.col("_burst").shift(-1)
+    o = o.with_columns(
+        _pos=idx - pl.when(start.fill_null(True)).then(idx).forward_fill(),
+        _left=pl.when(end.fill_null(True)).then(idx).backward_fill() - idx,
+        _bucket=pl.col("ts").dt.epoch("us") // half,
+    )
+    top = o.group_by("_burst").agg(_top=pl.col("_r").get(pl.col("score").arg_max()), first_seen=pl.col("ts").min(),
+                                   _count=pl.len().cast(pl.Int64))
+    keep = (
+        (pl.col("_pos") < EVIDENCE_HEAD) | (pl.col("_left") < EVIDENCE_TAIL)
+        | pl.struct("_burst", "source").is_first_distinct()
+        | pl.struct("_burst", "_bucket").is_first_distinct() | pl.struct("_burst", "_bucket").is_last_distinct()
+        | pl.col("_r").is_in(top["_top"].implode())
+    )
+    rows = o.filter(keep)["_r"]
+    return df.with_row_index("_r").filter(pl.col("_r").is_in(rows.implode())).drop("_r"), top.select(
+        "first_seen", "_count")
 
 
 def _match_schema() -> dict:
