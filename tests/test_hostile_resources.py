@@ -228,3 +228,75 @@ def test_matches_sorted_on_disk_give_the_same_tables(tmp_path: Path, monkeypatch
     assert inc["count"].max() > 50 and inc.height > 9  # bursts were long and split by the window
     assert _summary(mem)["matches"] == _summary(disk)["matches"] == pl.read_parquet(mem / "matches.parquet").height
     assert not (disk / ".parts").exists()
+
+
+def _anchor_lines(n: int, seed: int = 5) -> list[str]:
+    """Distinct WARNING lines stuffed with the catalog's anchor words (each one a new template)."""
+    import random
+    import string
+
+    from umtriage.pipeline.process import matcher_for
+
+    anchors = matcher_for(()).family_anchors["text"]
+    rnd = random.Random(seed)
+    out = []
+    for _ in range(n):
+        words = rnd.sample(anchors, 6) + ["".join(rnd.choices(string.ascii_lowercase, k=7)) for _ in range(6)]
+        rnd.shuffle(words)
+        out.append("WARNING: " + " ".join(words) + " could not be completed")
+    return out
+
+
+def test_bounded_fuzzy_scoring_gives_the_hits_of_full_scoring() -> None:
+    """The LCS bounds and the word test skip work, never a hit: every template scores as the
+    unbounded scorer (best_score over every signature with an anchor in it) says."""
+    from umtriage.pipeline.masking import template_of
+    from umtriage.pipeline.matcher import best_score
+    from umtriage.pipeline.process import matcher_for
+
+    m = matcher_for(())
+    # hostile lines, and each signature's own example lines (the ones that must match)
+    lines = _anchor_lines(600) + [ex.line for s in m.phrase_sigs for ex in s.examples]
+    templates = sorted({template_of(x) for x in lines})
+    batch = m._score_batch(templates)
+    hits = 0
+    for t, got in zip(templates, batch, strict=True):
+        full = []
+        for sig in m.phrase_sigs:
+            if any(a in t for a in sig.anchors):
+                score = best_score(m.phrase_templates[sig.id], t, sig.threshold)
+                if score >= sig.threshold:
+                    full.append((sig.id, round(score, 1)))
+        assert got == full, t
+        m.cache.pop(t, None)
+        assert m.score_template(t) == full, t
+        hits += len(full)
+    assert hits > 50
+
+
+def test_template_cache_is_a_bounded_lru(monkeypatch: pytest.MonkeyPatch) -> None:
+    import umtriage.pipeline.matcher as matcher
+    from umtriage.patterns.catalog import load_catalog
+
+    monkeypatch.setattr(matcher, "TEMPLATE_CACHE_SIZE", 100)
+    m = matcher.Matcher(load_catalog([]))
+    templates = [f"warning: disabled maintenance schedule number {chr(97 + i % 26)}{i}" for i in range(250)]
+    for t in templates:
+        m.score_template(t)
+    assert len(m.cache) == 100
+    assert list(m.cache) == templates[-100:]
+    m.score_template(templates[150])  # a hit moves it to the young end
+    m.score_template("warning: one more")
+    assert templates[150] in m.cache and templates[151] not in m.cache
+
+
+def test_anchor_stuffed_warnings_are_scanned_and_kept_as_unknown_problems(tmp_path: Path) -> None:
+    lines = _anchor_lines(3000, seed=9)
+    path = tmp_path / "portal.txt"
+    path.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    run_scan([path], out, ScanOptions())
+    s = _summary(out)
+    assert s["lines"] == s["records"] == 3000 and s["accounted"]
+    unmatched = pl.read_parquet(out / "unmatched.parquet")
+    assert unmatched["count"].sum() + s["matched_records"] == 3000
