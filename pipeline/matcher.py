@@ -80,6 +80,8 @@ TEMPLATE_CACHE_SIZE = 50_000
 #: seconds per signature); log messages carry their phrases well before this.
 MAX_SCORED_CHARS = 16_384
 _EPS = 1e-6
+#: New templates are scored this many at a time (their candidate pairs are tables in memory).
+SCORE_BATCH = 5_000
 
 
 def _partial_bound(phrase: str, template: str) -> float:
@@ -310,8 +312,9 @@ class Matcher:
         cand = cand.select("row", "message").join(msgs, on="message").select("row", "template")
         templates = cand["template"].unique().sort().to_list()
         fresh = [t for t in templates if t not in self.cache]
-        if fresh:
-            for t, got in zip(fresh, self._score_batch(fresh), strict=True):
+        for at in range(0, len(fresh), SCORE_BATCH):  # bounded intermediate tables
+            piece = fresh[at : at + SCORE_BATCH]
+            for t, got in zip(piece, self._score_batch(piece), strict=True):
                 self._remember(t, got)
         rows = [(t, sid, sc) for t in templates for sid, sc in self.score_template(t)]
         if not rows:
