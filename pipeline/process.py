@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import BinaryIO
@@ -53,7 +53,7 @@ class ScanOptions:
     parallel_min_files: int = PARALLEL_MIN_FILES
 
 
-@dataclass
+@dataclass(slots=True)
 class FileStat:
     """Per-source accounting for summary.json: every line is a record, folded, or a reject."""
 
@@ -71,7 +71,11 @@ class FileStat:
     notes: list[str] = field(default_factory=list)  # what a parser wants the user to know (damaged chunk, ...)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """asdict's result, without its deep copying (100k sources in a bundle: seconds)."""
+        return {"source": self.source, "host": self.host, "format": self.format, "bytes": self.bytes,
+                "lines": self.lines, "records": self.records, "folded_lines": self.folded_lines,
+                "rejects": self.rejects, "matched_records": self.matched_records, "skipped": self.skipped,
+                "errors": list(self.errors), "notes": list(self.notes)}
 
 
 def compact_strings(df: pl.DataFrame) -> pl.DataFrame:
