@@ -20,18 +20,20 @@ from functools import partial
 from itertools import pairwise
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Protocol
 
 import polars as pl
-import pyarrow.parquet as pq
 from umtriage.parsers.base import REJECT_SCHEMA
 from umtriage.parsers.detect import detect, read_head
 
-from .hosts import normalise_host
-from .incidents import EVIDENCE_HEAD, EVIDENCE_TAIL, build_incidents
-from .output import neutralise, write_json, write_table
+from .hosts import source_host
+from .incidents import incidents_and_links, kb_expr
+from .outdir import OutputError, RunFolder, check_output_dir, lock_output
+from .output import write_json, write_table
 from .procenv import apply_parallel_scan_env, restore
 from .process import MATCH_COLUMNS, FileStat, ScanOptions, SourceScanner, matcher_for
-from .sources import Limits, Problem, Unit, detect_archive, fallback_host, is_archive_name, iter_unit, list_units
+from .schema import SCHEMA_VERSION
+from .sources import Limits, Problem, Unit, detect_archive, is_archive_name, iter_unit, list_units
 from .streams import RangeStream
 from .tail import last_banner_tz
 
@@ -61,6 +63,18 @@ class WorkItem:
     end: int | None = None
     part: int = 0
     parser: str | None = None
+
+
+class Engine(Protocol):
+    """Where work items run: `LocalPool` (the default) or a Dask cluster (`pipeline/dask_engine.py`)."""
+
+    def plan(self, units: list[Unit], problems: list[Problem],
+             options: ScanOptions) -> tuple[list[WorkItem], list[Problem]]: ...  # plan_work for its slots (+ URLs)
+
+    def run(self, items: list[WorkItem], options: ScanOptions, parts_dir: Path, limits: Limits,
+            on_unit: Callable[[int, int], None] | None) -> list[UnitResult]: ...  # any order; parts in parts_dir
+
+    def describe(self) -> dict: ...  # summary.json's `run`: engine, jobs, processes, polars_threads, ...
 
 
 def _range_targets(size: int, jobs: int) -> list[int]:
@@ -135,16 +149,17 @@ def scan_item(item: WorkItem, options: ScanOptions, parts_dir: Path, limits: Lim
         return scan_units(item.index, item.units, options, parts_dir, limits)
     unit = item.units[0]
     scanner = SourceScanner(parts_dir, f"{item.index:06d}", replace(options, forced_format=item.parser))
-    default_host = normalise_host(options.host) or normalise_host(fallback_host(unit)) or "unknown"
     walker = iter_unit(unit, limits)  # keep it alive: it owns the open file
     ref, stream = next(x for x in walker if not isinstance(x, Problem))
-    host = normalise_host(ref.path_host) or default_host
+    host = source_host(ref.logical, ref.path_host, unit, options)
     state = {}
     if item.start:  # the classic zone in force where this range starts, looked up only if needed
         state["tz_min"] = partial(last_banner_tz, stream.fileno(), max(0, item.start - TZ_LOOKBACK), item.start,
                                   "utf-8")
+    before = _file_state(unit.path)
     stat = scanner.scan_stream(ref.logical, RangeStream(stream.fileno(), item.start, item.end), host,
                                ctx_overrides={"start_offset": item.start, "state": state} if item.start else None)
+    _note_change(unit.path, before, [stat])
     walker.close()
     if item.start:
         stat.bytes = item.end - item.start  # a mid-file range has no BOM of its own
@@ -186,10 +201,15 @@ def _run_shared_queue(items: list[WorkItem], pool: Executor, workers: int, optio
         except BaseException as exc:  # re-raised in the calling thread below
             failure.append(exc)
 
-    feeder = threading.Thread(target=feed, name="umtriage-feeder")
+    feeder = threading.Thread(target=feed, name="umtriage-feeder", daemon=True)
     feeder.start()
-    while (it := take()) is not None:
-        done(scan_item(it, options, parts_dir, limits))
+    try:
+        while (it := take()) is not None:
+            done(scan_item(it, options, parts_dir, limits))
+    except BaseException as exc:  # SIGTERM, Ctrl-C, a full disk: stop feeding; the pool is ended by the caller
+        with lock:
+            failure.append(exc)
+        raise
     feeder.join()
     if failure:
         raise failure[0]
@@ -204,7 +224,46 @@ def _worker_pool(workers: int) -> Iterator[Executor | None]:
         yield None
         return
     with _worker_environment(), ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        yield pool
+        try:
+            yield pool
+        except BaseException:  # interrupted: end the workers now instead of waiting for their items
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                proc.terminate()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+class LocalPool:
+    """The local engine: this process and `jobs - 1` spawned processes, when the input is worth it."""
+
+    def __init__(self, jobs: int = 1) -> None:
+        self.jobs, self.parallel, self.items = jobs, False, 0
+
+    def plan(self, units: list[Unit], problems: list[Problem],
+             options: ScanOptions) -> tuple[list[WorkItem], list[Problem]]:
+        items = plan_work(units, self.jobs, options)
+        size = sum(u.path.stat().st_size if u.path.exists() else 0 for u in units)
+        self.parallel = self.jobs > 1 and len(items) > 1 and (size >= options.parallel_min_bytes
+                                                              or len(units) >= options.parallel_min_files)
+        self.items = len(items)
+        return items, problems
+
+    def run(self, items: list[WorkItem], options: ScanOptions, parts_dir: Path, limits: Limits,
+            on_unit: Callable[[int, int], None] | None) -> list[UnitResult]:
+        with _worker_pool(self.jobs - 1 if self.parallel else 0) as pool:
+            if pool is not None:
+                return _run_shared_queue(items, pool, self.jobs - 1, options, parts_dir, limits, on_unit)
+        results = []
+        for it in items:
+            results.append(r := scan_item(it, options, parts_dir, limits))
+            if on_unit:
+                on_unit(r.index, r.bytes)
+        return results
+
+    def describe(self) -> dict:
+        """How the run was made (after `plan`): what a slow run's report needs to show."""
+        return {"engine": "local", "jobs": self.jobs, "processes": min(self.jobs, self.items) if self.parallel else 1,
+                "polars_threads": pl.thread_pool_size()}
 
 
 def _stitch_ranges(items: list[WorkItem], results: list[UnitResult]) -> list[UnitResult]:
@@ -226,7 +285,7 @@ def _stitch_ranges(items: list[WorkItem], results: list[UnitResult]) -> list[Uni
             for f in ("bytes", "lines", "records", "folded_lines", "rejects", "matched_records"):
                 setattr(acc, f, getattr(acc, f) + getattr(stat, f))
             acc.errors += stat.errors
-            acc.notes += stat.notes
+            acc.notes += [n for n in stat.notes if n not in acc.notes]  # each range may say the same
             for t, paths in r.parts.items():
                 head.parts[t] = head.parts[t] + paths
             head.bytes += r.bytes
@@ -273,19 +332,40 @@ def scan_units(index: int, units: tuple[Unit, ...], options: ScanOptions, parts_
     problems: list[dict] = []
     size = 0
     for unit in units:
-        default_host = normalise_host(options.host) or normalise_host(fallback_host(unit)) or "unknown"
+        before, first = _file_state(unit.path), len(files)
         try:
             for item in iter_unit(unit, limits):
                 if isinstance(item, Problem):
                     problems.append(_problem_dict(item))
                     continue
                 ref, stream = item
-                host = normalise_host(ref.path_host) or default_host
+                host = source_host(ref.logical, ref.path_host, unit, options)
                 files.append(scanner.scan_stream(ref.logical, stream, host, size_hint=ref.size))
         except OSError as exc:
             problems.append({"source": "/".join(unit.rel_parts), "reason": "unreadable", "detail": str(exc)})
+        _note_change(unit.path, before, files[first:])
         size += unit.path.stat().st_size if unit.path.exists() else 0
     return UnitResult(index, files, problems, scanner.close(), size)
+
+
+def _file_state(path: Path) -> tuple[int, int] | None:
+    """(size, mtime in ns) of a unit's file, None when it cannot be stat'ed."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def _note_change(path: Path, before: tuple[int, int] | None, stats: list[FileStat]) -> None:
+    """A file written to while it was read may give tables that mix its old and new content: say so."""
+    after = _file_state(path)
+    if before is None or after == before:
+        return
+    what = "was removed" if after is None else (f"grew from {before[0]:,} to {after[0]:,} bytes" if after[0] > before[0]
+                                                else f"changed (size {before[0]:,} -> {after[0]:,} bytes)")
+    for stat in stats:
+        stat.notes.append(f"the file {what} while it was read: scan it again once it is complete")
 
 
 UNMATCHED_ROW_SCHEMA = {"template": pl.String, "host": pl.String, "source": pl.String, "line_no": pl.Int64,
@@ -301,17 +381,6 @@ def _read_part(part: str) -> pl.DataFrame:
     path, _, shift = part.partition(SHIFT_MARK)
     df = pl.read_parquet(path)
     return df.with_columns(pl.col("line_no") + int(shift)) if shift else df
-
-
-def _scan_part(part: str) -> pl.LazyFrame:
-    path, _, shift = part.partition(SHIFT_MARK)
-    lf = pl.scan_parquet(path)
-    return lf.with_columns(pl.col("line_no") + int(shift)) if shift else lf
-
-
-def _part_rows(parts: list[str]) -> int:
-    """Rows in some parts, from their parquet footers (nothing else is read)."""
-    return sum(pq.ParquetFile(p.partition(SHIFT_MARK)[0]).metadata.num_rows for p in parts)
 
 
 def _merge(parts: list[str], schema: dict) -> pl.DataFrame:
@@ -348,60 +417,74 @@ def run_scan(
     formats: tuple[str, ...] = (),
     limits: Limits | None = None,
     on_unit: Callable[[int, int], None] | None = None,
+    engine: Engine | None = None,
 ) -> ScanResult:
-    """Scan `paths` into `out_dir`. Raises FileNotFoundError for a missing input path."""
+    """Scan `paths` into `out_dir`. Raises FileNotFoundError for a missing input path, OutputError
+    when the tables cannot be written and OutputBusy when another run writes into `out_dir`.
+
+    `engine`: where the work items run (default: `LocalPool(jobs)`, this process and its workers).
+    Every file is written into a fresh run folder that is published only when complete (see
+    output.RunFolder); `out_dir` is never read as input, even when it lies inside one.
+    """
     t0 = time.perf_counter()
     limits = limits or Limits()
     catalog = matcher_for(options.patterns).catalog  # fail fast on a bad --patterns folder
     units, problems = list_units([Path(p) for p in paths])
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_output_dir(out_dir)
+    units, problems = _outside(units, problems, out_dir, paths)
+    with lock_output(out_dir):
+        run = RunFolder(out_dir)
+        try:
+            return _scan_into(run, paths, units, problems, options, catalog, t0, jobs=jobs, window=window,
+                              formats=formats, limits=limits, on_unit=on_unit, engine=engine)
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            raise OutputError.wrap(exc, run.dir if run.dir.exists() else out_dir) from exc
+        finally:
+            run.discard()  # published runs are no longer there; an unfinished one goes
+
+
+def _outside(units: list[Unit], problems: list[Problem], out_dir: Path, paths: Sequence[Path]):
+    """Drop what lies in the output folder: a second `scan X -o X/out` must not read its own tables."""
+    real = os.path.realpath(out_dir)
+
+    def inside(p: str) -> bool:
+        r = os.path.realpath(p)
+        return r == real or r.startswith(real + os.sep)
+
+    roots = [Path(p) for p in paths]
+    kept = [u for u in units if not inside(str(u.path))]
+    kept_problems = [p for p in problems if not any(inside(str(r / p.logical)) for r in roots if r.is_dir())]
+    return kept, kept_problems
+
+
+def _scan_into(run: RunFolder, paths, units, problems, options: ScanOptions, catalog, t0: float, *, jobs: int,
+               window: timedelta, formats: tuple[str, ...], limits: Limits,
+               on_unit: Callable[[int, int], None] | None, engine: Engine | None) -> ScanResult:
+    out_dir = run.dir
     parts_dir = out_dir / ".parts"
-    shutil.rmtree(parts_dir, ignore_errors=True)
     parts_dir.mkdir()
-    sizes = [u.path.stat().st_size if u.path.exists() else 0 for u in units]
-    items = plan_work(units, jobs, options)
-    parallel = jobs > 1 and len(items) > 1 and (sum(sizes) >= options.parallel_min_bytes
-                                                or len(units) >= options.parallel_min_files)
-    with _worker_pool(jobs - 1 if parallel else 0) as pool:
-        results: list[UnitResult] = []
-        if pool is not None:
-            results = _run_shared_queue(items, pool, jobs - 1, options, parts_dir, limits, on_unit)
-        else:
-            for it in items:
-                r = scan_item(it, options, parts_dir, limits)
-                results.append(r)
-                if on_unit:
-                    on_unit(r.index, r.bytes)
-        results.sort(key=lambda r: r.index)
-        results = _stitch_ranges(items, results)
-        parts = {t: [p for r in results for p in r.parts[t]] for t in SourceScanner.TABLES}
+    engine = engine or LocalPool(jobs)
+    items, problems = engine.plan(units, problems, options)
+    results = sorted(engine.run(items, options, parts_dir, limits, on_unit), key=lambda r: r.index)
+    results = _stitch_ranges(items, results)
+    parts = {t: [p for r in results for p in r.parts[t]] for t in SourceScanner.TABLES}
     tables = write_tables(out_dir, parts, catalog, window, formats)
     summary = _summary(paths, results, problems, tables, time.perf_counter() - t0)
-    summary["run"] = {"jobs": jobs, "processes": min(jobs, len(items)) if parallel else 1,
-                      "polars_threads": pl.thread_pool_size()}  # what a slow run's report needs to show
-    write_json(summary, out_dir / "summary.json")
+    summary["run"] = engine.describe()
+    summary["inputs"] += summary["run"].pop("url_inputs", [])  # objects only the engine's workers fetch
     shutil.rmtree(parts_dir, ignore_errors=True)
-    return ScanResult(summary, tables.incidents, out_dir, [*tables.written, out_dir / "summary.json"])
+    write_json(summary, out_dir / "summary.json")  # the last file of the run
+    published = run.publish()
+    return ScanResult(summary, tables.incidents, run.out, published)
 
 
 @dataclass
 class Tables:
     incidents: pl.DataFrame
-    matches: pl.DataFrame  # empty when the matches were sorted on disk (see MATCHES_IN_MEMORY)
+    matches: pl.DataFrame
     rejects: pl.DataFrame
     unmatched: pl.DataFrame
     written: list[Path]
-    match_rows: int = 0  # rows of matches.parquet
-
-
-#: The order of matches.parquet.
-MATCH_ORDER = ["source", "line_no", "signature_id", "code"]
-#: Up to this many matches are merged, sorted and turned into incidents in memory (the usual
-#: case, and what the tables' bytes were pinned on); more are sorted on disk by polars' streaming
-#: engine and the incidents built from a projection in chunks of about INCIDENT_CHUNK_ROWS.
-MATCHES_IN_MEMORY = 300_000
-INCIDENT_CHUNK_ROWS = 200_000
-SORT_RUN_ROWS, SINK_ROW_GROUP = 250_000, 100_000
 
 
 def write_tables(out_dir: Path, parts: dict[str, list[str]], catalog, window: timedelta,
@@ -411,21 +494,15 @@ def write_tables(out_dir: Path, parts: dict[str, list[str]], catalog, window: ti
     Canonical order (source, line_no, ...) makes the tables independent of the order in which
     files were processed: batch and watch give the same bytes for the same final files.
     """
-    successes_schema = {"host": pl.String, "source": pl.String, "line_no": pl.Int64, "ts": pl.Datetime("us", "UTC"),
-                        "marker": pl.String}
-    if _part_rows(parts["matches"]) > MATCHES_IN_MEMORY:
-        successes = _merge(parts["successes"], successes_schema)
-        written = write_matches_out_of_core(parts["matches"], out_dir, formats)
-        incidents = incidents_out_of_core(out_dir / "matches.parquet", successes, catalog, window)
-        matches = pl.DataFrame(schema=_match_schema()).select(MATCH_COLUMNS)  # on disk only
-        return _write_rest(out_dir, parts, formats, incidents, matches, written)
     matches = _merge(parts["matches"], _match_schema()).select(MATCH_COLUMNS)
-    matches = matches.sort(MATCH_ORDER, nulls_last=True)
-    # polars lets go of the GIL: the biggest table is written while the incidents are built
+    matches = matches.sort(["source", "line_no", "signature_id", "code"], nulls_last=True)
+    successes = _merge(parts["successes"], {"host": pl.String, "source": pl.String, "line_no": pl.Int64,
+                                            "ts": pl.Datetime("us", "UTC"), "marker": pl.String})
+    incidents, links = incidents_and_links(matches, successes, catalog, window)
+    matches = matches.with_columns(incident_id=links, kb=kb_expr(pl.col("raw")), **_parser_format(matches))
+    # polars lets go of the GIL: the biggest table is written while the other tables are built
     with ThreadPoolExecutor(1, thread_name_prefix="umtriage-writer") as writer:
         matches_written = writer.submit(write_table, matches, out_dir, "matches", formats)
-        successes = _merge(parts["successes"], successes_schema)
-        incidents = build_incidents(matches, successes, catalog, window)
         rejects = _merge(parts["rejects"], REJECT_SCHEMA).select(list(REJECT_SCHEMA)).sort(["source", "line_no"])
         unmatched_rows = _merge(parts["unmatched"], UNMATCHED_ROW_SCHEMA)
         unmatched = _aggregate_unmatched(unmatched_rows.sort(["source", "line_no"]))
@@ -434,238 +511,45 @@ def write_tables(out_dir: Path, parts: dict[str, list[str]], catalog, window: ti
         written += matches_written.result()
     written += write_table(rejects, out_dir, "rejects", formats)
     written += write_table(unmatched, out_dir, "unmatched", formats)
-    return Tables(incidents, matches, rejects, unmatched, written, matches.height)
+    return Tables(incidents, matches, rejects, unmatched, written)
 
 
-def _write_rest(out_dir: Path, parts: dict[str, list[str]], formats: tuple[str, ...], incidents: pl.DataFrame,
-                matches: pl.DataFrame, written: list[Path]) -> Tables:
-    """The tables after matches and incidents, for the out-of-core path."""
-    rejects = _merge(parts["rejects"], REJECT_SCHEMA).select(list(REJECT_SCHEMA)).sort(["source", "line_no"])
-    unmatched = _aggregate_unmatched(_merge(parts["unmatched"], UNMATCHED_ROW_SCHEMA).sort(["source", "line_no"]))
-    written = [*write_table(incidents, out_dir, "incidents", formats), *written]
-    written += write_table(rejects, out_dir, "rejects", formats)
-    written += write_table(unmatched, out_dir, "unmatched", formats)
-    rows = pq.ParquetFile(out_dir / "matches.parquet").metadata.num_rows
-    return Tables(incidents, matches, rejects, unmatched, written, rows)
+def _parser_format(matches: pl.DataFrame) -> dict[str, pl.Expr]:
+    """`format` as the parser's name (what `umtriage formats` lists); the line's form goes to format_variant."""
+    from umtriage.parsers import PARSERS
 
-
-def _key_ranges(lazy: pl.LazyFrame, limit: int) -> list[pl.Expr]:
-    """Filters that cut the matches into runs of at most about `limit` rows, in MATCH_ORDER:
-    whole sources together while they fit, a bigger source cut between line numbers."""
-    counts = lazy.group_by("source").len().sort("source", nulls_last=True).collect(engine="streaming")
-    ranges: list[pl.Expr] = []
-    group: list[str | None] = []
-    rows = 0
-
-    def close() -> None:
-        nonlocal group, rows
-        if group:
-            names = [g for g in group if g is not None]
-            cond = pl.col("source").is_in(names)
-            ranges.append(cond | pl.col("source").is_null() if None in group else cond)
-        group, rows = [], 0
-
-    for source, n in counts.iter_rows():
-        if n > limit and source is not None:
-            close()
-            lines = lazy.filter(pl.col("source") == source).select("line_no").collect(engine="streaming")
-            cuts = lines["line_no"].sort(nulls_last=True).gather_every(limit).unique(maintain_order=True).to_list()
-            bounds = [c for c in cuts[1:] if c is not None]
-            this = pl.col("source") == source
-            low = None
-            for b in [*bounds, None]:
-                cond = this
-                if low is not None:
-                    cond = cond & (pl.col("line_no") >= low)
-                if b is not None:
-                    cond = cond & (pl.col("line_no") < b)
-                else:
-                    cond = cond & (pl.col("line_no").is_null() | (pl.col("line_no") >= (low if low is not None else
-                                                                                         -(1 << 62))))
-                ranges.append(cond)
-                low = b
-            continue
-        if rows + n > limit:
-            close()
-        group.append(source)
-        rows += n
-    close()
-    return ranges
-
-
-def write_matches_out_of_core(parts: list[str], out_dir: Path, formats: tuple[str, ...]) -> list[Path]:
-    """matches.parquet from match parts too many to sort in memory: a distribution sort on disk.
-
-    The rows are cut into key ranges of bounded size (_key_ranges), each range is read (a
-    filtered scan of the parts), sorted and written as a run, and the runs, already in order,
-    are streamed into one file. polars' streaming sort was measured holding all of it at once.
-    """
-    path = out_dir / "matches.parquet"
-    tmp = path.with_name(f".{path.name}.tmp")
-    runs_dir = out_dir / ".parts" / "sorted-matches"
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    lazy = pl.concat([_scan_part(p) for p in parts], how="vertical_relaxed").select(MATCH_COLUMNS)
-    if _parts_in_order(parts):  # the usual case (a big file's parts, in stream order): nothing to sort
-        lazy.sink_parquet(tmp, statistics=False, row_group_size=SINK_ROW_GROUP)
-        os.replace(tmp, path)
-        return _matches_extra_formats(path, out_dir, formats)
-    runs = []
-    for k, cond in enumerate(_key_ranges(lazy, SORT_RUN_ROWS)):
-        run = lazy.filter(cond).collect(engine="streaming").sort(MATCH_ORDER, nulls_last=True)
-        runs.append(runs_dir / f"run-{k:05d}.parquet")
-        run.write_parquet(runs[-1], statistics=False, compression="lz4")
-        del run
-    pl.concat([pl.scan_parquet(r) for r in runs]).sink_parquet(tmp, statistics=False, row_group_size=SINK_ROW_GROUP)
-    os.replace(tmp, path)
-    shutil.rmtree(runs_dir, ignore_errors=True)
-    return _matches_extra_formats(path, out_dir, formats)
-
-
-def _parts_in_order(parts: list[str]) -> bool:
-    """True when the parts, read one after another, are already in MATCH_ORDER (each sorted,
-    and each one's first key after the previous one's last). Reads only the key columns."""
-    last = None
-    for part in parts:
-        keys = _scan_part(part).select(MATCH_ORDER).collect()
-        if keys.height == 0:
-            continue
-        if not keys.equals(keys.sort(MATCH_ORDER, nulls_last=True)):
-            return False
-        first = keys.row(0)
-        if last is not None and _key_after(last, first):
-            return False
-        last = keys.row(-1)
-    return True
-
-
-def _key_after(a: tuple, b: tuple) -> bool:
-    """a > b in MATCH_ORDER, nulls last (b may equal a: then the rows are the same key, kept)."""
-    for x, y in zip(a, b, strict=True):
-        if x == y:
-            continue
-        if x is None or y is None:
-            return x is None
-        return x > y
-    return False
-
-
-def _matches_extra_formats(path: Path, out_dir: Path, formats: tuple[str, ...]) -> list[Path]:
-    """matches.csv / .jsonl from matches.parquet, a batch of rows at a time."""
-    written = [path]
-    for fmt in ("csv", "jsonl"):
-        if fmt not in formats:
-            continue
-        written.append(out_dir / f"matches.{fmt}")
-        with written[-1].open("wb") as f:
-            for k, batch in enumerate(pq.ParquetFile(path).iter_batches(batch_size=SINK_ROW_GROUP)):
-                df = pl.from_arrow(batch)
-                if fmt == "csv":
-                    neutralise(df).write_csv(f, include_header=k == 0)
-                else:
-                    df.write_ndjson(f)
-    return written
-
-
-#: What build_incidents reads of a match; `raw` is swapped for the row's key in matches.parquet.
-_PROJECTION = ("host", "signature_id", "code", "ts", "source", "line_no", "score", "scenario")
-
-
-def incidents_out_of_core(matches_path: Path, successes: pl.DataFrame, catalog, window: timedelta) -> pl.DataFrame:
-    """build_incidents over a sorted matches.parquet too big to hold: a projection without the
-    text columns, in chunks of whole (host, signature, code) keys, which is all an incident spans;
-    the evidence lines are fetched by key afterwards and `current` is decided over all chunks."""
-    from .incidents import _mark_current
-
-    scan = pl.scan_parquet(matches_path).with_row_index("_k")
-    proj = scan.select(*_PROJECTION, raw=pl.col("_k"))
-    keys = ["host", "signature_id", "code"]
-    sizes = proj.group_by(keys).len().sort(keys, nulls_last=True).collect(engine="streaming")
-    chunks, sizes_of, rows, current = [], [], 0, []
-    for row in sizes.iter_rows(named=True):
-        if current and (rows + row["len"] > INCIDENT_CHUNK_ROWS):
-            chunks.append(current)
-            sizes_of.append(rows)
-            current, rows = [], 0
-        current.append({k: row[k] for k in keys})
-        rows += row["len"]
-    if current:
-        chunks.append(current)
-        sizes_of.append(rows)
-    parts = []
-    for chunk, n in zip(chunks, sizes_of, strict=True):
-        wanted = pl.DataFrame(chunk, schema={k: pl.String for k in keys})
-        if len(chunk) == 1:  # a filter streams where a semi join was measured holding the whole scan
-            one = chunk[0]
-            cond = pl.all_horizontal(pl.col(k).is_null() if one[k] is None else pl.col(k) == one[k] for k in keys)
-            df = proj.filter(cond).collect(engine="streaming")
-        else:
-            df = proj.join(wanted.lazy(), on=keys, how="semi", nulls_equal=True).collect(engine="streaming")
-        if n > INCIDENT_CHUNK_ROWS:  # one key alone, too big: its incidents from the rows that decide them
-            df, counts = _thinned(df, window)
-            inc = build_incidents(df, successes, catalog, window)
-            inc = inc.join(counts, on="first_seen", how="left", nulls_equal=True, maintain_order="left")
-            parts.append(inc.with_columns(count=pl.col("_count")).drop("_count"))
-        else:
-            parts.append(build_incidents(df, successes, catalog, window))
-        del df
-    inc = pl.concat(parts) if parts else build_incidents(pl.DataFrame(schema=_match_schema()), successes, catalog,
-                                                          window)
-    inc = _mark_current(inc)
-    # the evidence keys back to their raw lines, in order
-    ev = inc.select("incident_id", "evidence").with_row_index("_i").explode("evidence").with_row_index("_p")
-    wanted = ev.select(pl.col("evidence").cast(pl.UInt32).alias("_k")).drop_nulls()
-    raws = scan.join(wanted.lazy(), on="_k", how="semi").select("_k", "raw").collect(engine="streaming")
-    ev = ev.with_columns(_k=pl.col("evidence").cast(pl.UInt32)).join(raws, on="_k", how="left").sort("_p")
-    lists = ev.group_by("_i", maintain_order=True).agg(pl.col("raw").drop_nulls().alias("evidence")).sort("_i")
-    inc = inc.with_columns(evidence=lists["evidence"].cast(inc.schema["evidence"]))
-    return inc.sort(["host", "first_seen", "signature_id", "code", "incident_id"], nulls_last=True)
-
-
-def _thinned(df: pl.DataFrame, window: timedelta) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The rows of one (host, signature, code) key that decide its incidents, and each burst's
-    true count (by first_seen, unique within a key).
-
-    Kept per burst, in build_incidents' order: the first three and last two rows (evidence, first
-    source and line, scenario), the first row of each source, the first highest score, and the
-    first and last row of every half-window of time, so no gap between kept rows passes the
-    window and the bursts come out the same. Worked out on a narrow copy of the key columns.
-    """
-    half = max(1, int(window.total_seconds() * 1_000_000) // 2)
-    idx = pl.int_range(pl.len(), dtype=pl.UInt32)
-    # `raw` holds the row's place in matches.parquet, which is sorted by source and line: within
-    # one key, ordering by (ts, raw) is build_incidents' (ts, source, line_no), without string sorting
-    o = df.select("ts", "source", "raw", "score").with_row_index("_r").sort(["ts", "raw"], nulls_last=True)
-    o = o.with_columns(_burst=(pl.col("ts").diff() > window).fill_null(False).cast(pl.UInt32).cum_sum())
-    start, end = pl.col("_burst") != pl.col("_burst").shift(1), pl.col("_burst") != pl.col("_burst").shift(-1)
-    o = o.with_columns(
-        _pos=idx - pl.when(start.fill_null(True)).then(idx).forward_fill(),
-        _left=pl.when(end.fill_null(True)).then(idx).backward_fill() - idx,
-        _bucket=pl.col("ts").dt.epoch("us") // half,
-    )
-    top = o.group_by("_burst").agg(_top=pl.col("_r").get(pl.col("score").arg_max()), first_seen=pl.col("ts").min(),
-                                   _count=pl.len().cast(pl.Int64))
-    keep = (
-        (pl.col("_pos") < EVIDENCE_HEAD) | (pl.col("_left") < EVIDENCE_TAIL)
-        | pl.struct("_burst", "source").is_first_distinct()
-        | pl.struct("_burst", "_bucket").is_first_distinct() | pl.struct("_burst", "_bucket").is_last_distinct()
-        | pl.col("_r").is_in(top["_top"].implode())
-    )
-    rows = o.filter(keep)["_r"]
-    return df.with_row_index("_r").filter(pl.col("_r").is_in(rows.implode())).drop("_r"), top.select(
-        "first_seen", "_count")
+    names = sorted(PARSERS, key=len, reverse=True)
+    mapping = {v: next((n for n in names if v == n or v.startswith(n + "-")), v)
+               for v in matches["format"].drop_nulls().unique().to_list()}
+    return {"format": pl.col("format").replace_strict(mapping, default=None, return_dtype=pl.String),
+            "format_variant": pl.col("format")}
 
 
 def _match_schema() -> dict:
     return {
-        "host": pl.String, "source": pl.String, "format": pl.String, "line_no": pl.Int64, "byte_offset": pl.Int64,
+        "host": pl.String, "host_display": pl.String, "source": pl.String, "format": pl.String,
+        "line_no": pl.Int64, "byte_offset": pl.Int64,
         "ts": pl.Datetime("us", "UTC"), "component": pl.String, "level": pl.String, "message": pl.String,
         "raw": pl.String, "signature_id": pl.String, "scenario": pl.String, "code": pl.String,
         "score": pl.Float64, "event_id": pl.Int64,
     }
 
 
+def _rejected_codes(rejects: pl.DataFrame) -> dict[str, int]:
+    """Error codes named by lines rejected as too long: lost to matching, but still counted."""
+    from .codes import extract_codes
+
+    if rejects.height == 0:
+        return {}
+    long = rejects.filter(pl.col("reason") == "line_too_long")["raw"]
+    if len(long) == 0:
+        return {}
+    codes = extract_codes(long).explode().drop_nulls()
+    return dict(sorted(codes.value_counts().iter_rows())) if len(codes) else {}
+
+
 def _summary(paths, results, problems, tables: Tables, elapsed) -> dict:
-    rejects, incidents, unmatched = tables.rejects, tables.incidents, tables.unmatched
+    rejects, matches, incidents, unmatched = tables.rejects, tables.matches, tables.incidents, tables.unmatched
     files = [f for r in results for f in r.files]
     scanned = [f for f in files if f.skipped is None]
     formats: dict[str, dict] = {}
@@ -684,6 +568,7 @@ def _summary(paths, results, problems, tables: Tables, elapsed) -> dict:
     sev = dict(sorted(incidents.group_by("severity").len().iter_rows())) if incidents.height else {}
     all_problems = [_problem_dict(p) for p in problems] + [p for r in results for p in r.problems]
     return {
+        "schema_version": SCHEMA_VERSION,
         "inputs": [str(p) for p in paths],
         "files": len(scanned),
         "files_skipped": len(files) - len(scanned),
@@ -693,9 +578,10 @@ def _summary(paths, results, problems, tables: Tables, elapsed) -> dict:
         "folded_lines": folded,
         "rejects": n_rejects,
         "rejects_by_reason": by_reason,
+        "codes_in_rejected_lines": _rejected_codes(rejects),
         "accounted": lines == records + folded + n_rejects,
         "matched_records": int(sum(f.matched_records for f in files)),
-        "matches": tables.match_rows,
+        "matches": matches.height,
         "incidents": incidents.height,
         "incidents_by_severity": sev,
         "hosts": sorted(incidents["host"].unique().to_list()) if incidents.height else [],

@@ -1,7 +1,9 @@
 """Build samples/fleet.zip and samples/fleet.tar.gz: byte-for-byte reproducible demo bundles.
 
 Each bundle holds one Windows host (both WindowsUpdate.log forms, several event 4502 export
-forms) and one Linux host (omsupdatemgmt.log, worker.log). Run from the repo root:
+forms) and one Linux host (omsupdatemgmt.log, worker.log). Also writes the Azure Update Manager
+host folders samples/AUM-LNX07 and samples/ARC-WIN08 (tests/azure_fixtures.py) and the Windows 11
+host samples/WIN11-APP09 (raw ETL, ReportingEvents.log, CBS.log: tests/servicing_fixtures.py). Run from the repo root:
     .venv/bin/python tests/build_samples.py
 """
 
@@ -18,8 +20,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from azure_fixtures import HOSTS  # noqa: E402
 from event_fixtures import write_samples  # noqa: E402
 from linux_fixtures import write_linux_samples  # noqa: E402
+from servicing_fixtures import host_files as servicing_host_files  # noqa: E402
 
 SAMPLES = HERE.parent / "samples"
 FIXED_TIME = (2024, 6, 1, 12, 0, 0)
@@ -96,8 +100,16 @@ def bundles() -> dict[str, bytes]:
     return {"fleet.zip": build_zip(zip_members), "fleet.tar.gz": build_tgz(tar_members)}
 
 
+def host_folders() -> dict[str, bytes]:
+    """The Azure Update Manager host folders' files, and the Windows 11 host's servicing files
+    (tests/servicing_fixtures.py), by path under samples/."""
+    azure = {f"{host}/{rel}": text.encode("utf-8") for host, files in HOSTS.items() for rel, text in files.items()}
+    return {**azure, **servicing_host_files()}
+
+
 def main() -> None:
-    for name, data in bundles().items():
+    for name, data in {**bundles(), **host_folders()}.items():
+        (SAMPLES / name).parent.mkdir(parents=True, exist_ok=True)
         (SAMPLES / name).write_bytes(data)
         print(f"wrote samples/{name} ({len(data):,} bytes)")
 

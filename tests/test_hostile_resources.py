@@ -186,50 +186,6 @@ def test_blocks_are_bounded_by_rows(tmp_path: Path, unit: bytes) -> None:
     assert s["lines"] == n and s["accounted"]
 
 
-def _fleet_of_failures(root: Path) -> None:
-    """Hosts with long bursts (matches every 40 minutes over days, gaps past the window), several
-    sources per host, lines without a time, and codes of several signatures."""
-    codes = ("8024402C", "80072EE2", "80070005")
-    for h in range(3):
-        for f in range(2):
-            lines = []
-            for i in range(900):
-                minute = i * 40 + (3000 if i > 450 else 0) * (h + 1)
-                day, rest = divmod(minute, 24 * 60)
-                lines.append(f"2024/05/{1 + day % 28:02d} {rest // 60:02d}:{rest % 60:02d}:{i % 60:02d}.1234567 "
-                             f"1244  5528  Agent           *FAILED* [{codes[(i + f) % 3]}] Download failed {i}\r\n")
-            folder = root / f"HOST{h}"
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / f"WindowsUpdate{f}.log").write_text("".join(lines), newline="")
-        (root / f"HOST{h}" / "notes.txt").write_text("".join(f"Error 0x8024402C seen again ({i})\n" for i in range(40)))
-
-
-@pytest.mark.parametrize("presorted", [True, False])
-def test_matches_sorted_on_disk_give_the_same_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                     presorted: bool) -> None:
-    import umtriage.pipeline.scan as scan
-    from polars.testing import assert_frame_equal
-
-    inputs = tmp_path / "in"
-    _fleet_of_failures(inputs)
-    mem, disk = tmp_path / "mem", tmp_path / "disk"
-    run_scan([inputs], mem, ScanOptions(), formats=("csv", "jsonl"))
-    monkeypatch.setattr(scan, "MATCHES_IN_MEMORY", 100)
-    monkeypatch.setattr(scan, "INCIDENT_CHUNK_ROWS", 50)  # every key alone is bigger: thinned
-    monkeypatch.setattr(scan, "SORT_RUN_ROWS", 300)
-    if not presorted:  # the distribution sort, for parts that do not follow each other in order
-        monkeypatch.setattr(scan, "_parts_in_order", lambda parts: False)
-    run_scan([inputs], disk, ScanOptions(), formats=("csv", "jsonl"))
-    for table in ("matches", "incidents", "rejects", "unmatched"):
-        assert_frame_equal(pl.read_parquet(mem / f"{table}.parquet"), pl.read_parquet(disk / f"{table}.parquet"))
-    for extra in ("matches.csv", "matches.jsonl"):
-        assert (mem / extra).read_bytes() == (disk / extra).read_bytes()
-    inc = pl.read_parquet(mem / "incidents.parquet")
-    assert inc["count"].max() > 50 and inc.height > 9  # bursts were long and split by the window
-    assert _summary(mem)["matches"] == _summary(disk)["matches"] == pl.read_parquet(mem / "matches.parquet").height
-    assert not (disk / ".parts").exists()
-
-
 def _anchor_lines(n: int, seed: int = 5) -> list[str]:
     """Distinct WARNING lines stuffed with the catalog's anchor words (each one a new template)."""
     import random
