@@ -179,9 +179,14 @@ def cmd_scan(args) -> int:
     from umtriage.pipeline.sources import Limits
 
     limits = Limits(max_expansion=args.max_expansion, max_total_bytes=args.max_expanded)
+    engine = _open_engine(args.dask, urls) if args.dask else None  # a missing extra is said first
     if not out_url:
-        check_output_dir(args.out)
-    engine = _open_engine(args.dask, urls) if args.dask else None
+        try:
+            check_output_dir(args.out)
+        except BaseException:
+            if engine:
+                engine.close()
+            raise
     engine_errors: tuple[type[Exception], ...] = engine.errors if engine else ()
     out = Path(tempfile.mkdtemp(prefix="umtriage-out-")) if out_url else args.out  # uploaded when complete
     progress = nullcontext(None)
