@@ -23,6 +23,8 @@ SOURCE_FAMILIES = (
     "windowsupdate", "event4502", "omsupdatemgmt", "workerlog", "text",
     "cbs", "patchext", "waagent", "arc", "any",
 )
+#: A file of a --patterns folder listing codes and signature ids never to report (one a line).
+MUTE_FILE = "mute.txt"
 REQUIRED = (
     "id", "title", "scenario", "severity", "sources", "codes", "phrases", "threshold",
     "cause", "resolution", "references",
@@ -80,6 +82,8 @@ class Signature:
     #: A catch-all (e.g. wu-error): dropped for a record that a specific signature matched.
     generic: bool = False
     resolved_by: tuple[str, ...] = ()
+    #: "code": the incident's severity and first fix steps come from its code's class (wu-failure)
+    severity_from: str = "signature"
     evidence: str = ""
     examples: tuple[Example, ...] = ()
     path: str = ""
@@ -97,6 +101,26 @@ class CodeInfo:
     code: str
     name: str
     meaning: str
+    klass: str = ""
+
+
+@dataclass(frozen=True)
+class CodeClass:
+    """What kind of failure a code is (patterns/codes/classes.toml): severity and first fix steps."""
+
+    name: str
+    severity: str
+    fix: str
+
+
+@dataclass(frozen=True)
+class Decoder:
+    """Every file of patterns/codes/ merged: names and meanings, classes, and line contexts."""
+
+    codes: dict[str, CodeInfo]
+    classes: dict[str, CodeClass]
+    ranges: dict[str, str]  # code prefix -> class name
+    context: dict[str, tuple[str, ...]]  # failure / quiet / benign -> regexes
 
 
 @dataclass
@@ -105,6 +129,24 @@ class Catalog:
 
     signatures: dict[str, Signature]
     codes: dict[str, CodeInfo] = field(default_factory=dict)
+    classes: dict[str, CodeClass] = field(default_factory=dict)
+    ranges: dict[str, str] = field(default_factory=dict)
+    context: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: codes and signature ids that are never reported (`--mute`, a `mute.txt` in a --patterns folder)
+    muted: frozenset[str] = frozenset()
+
+    def code_class(self, code: str | None) -> CodeClass | None:
+        """The class of a code: its decoder row's `class`, else the longest matching range prefix."""
+        if not code:
+            return None
+        info = self.codes.get(code)
+        name = info.klass if info and info.klass else ""
+        if not name:
+            for n in range(len(code), 2, -1):
+                name = self.ranges.get(code[:n], "")
+                if name:
+                    break
+        return self.classes.get(name)
 
     def by_code(self) -> dict[str, list[Signature]]:
         out: dict[str, list[Signature]] = {}
@@ -157,6 +199,8 @@ def _check(data: dict, text: str, where: str, stem: str) -> list[str]:
         bad("id", f"id {data['id']!r} must equal the file name {stem!r}")
     if data["severity"] not in SEVERITIES:
         bad("severity", f"severity {data['severity']!r} is not one of {', '.join(SEVERITIES)}")
+    if data.get("severity_from", "signature") not in ("signature", "code"):
+        bad("severity_from", f"severity_from {data.get('severity_from')!r} must be \"signature\" or \"code\"")
     if data.get("status", "stable") not in STATUSES:
         bad("status", f"status {data.get('status')!r} is not one of {', '.join(STATUSES)}")
     for src in data["sources"] if isinstance(data["sources"], list) else [data["sources"]]:
@@ -168,7 +212,7 @@ def _check(data: dict, text: str, where: str, stem: str) -> list[str]:
     thr = data["threshold"]
     if not isinstance(thr, int | float) or isinstance(thr, bool) or not 50 <= thr <= 100:
         bad("threshold", f"threshold {thr!r} must be a number from 50 to 100")
-    if not data["codes"] and not data["phrases"] and not data.get("explain_only", False) and data["id"] != "wu-error":
+    if not (data["codes"] or data["phrases"] or data.get("explain_only", False) or data.get("generic", False)):
         bad("phrases", "a signature needs codes or phrases (or explain_only = true)")
     if not isinstance(data["references"], list) or not all(isinstance(r, str) for r in data["references"]):
         bad("references", "references must be a list of URLs")
@@ -194,7 +238,7 @@ def _build(data: dict, where: str) -> Signature:
         threshold=float(data["threshold"]), cause=data["cause"].strip(), resolution=data["resolution"].strip(),
         references=tuple(data["references"]), status=data.get("status", "stable"), anchors=anchors,
         explain_only=bool(data.get("explain_only", False)), generic=bool(data.get("generic", False)),
-        resolved_by=tuple(data.get("resolved_by", ())),
+        resolved_by=tuple(data.get("resolved_by", ())), severity_from=data.get("severity_from", "signature"),
         evidence=data.get("evidence", "").strip(),
         examples=tuple(Example(e["line"], e["expect"], e.get("format")) for e in data.get("examples", ())),
         path=where,
@@ -245,16 +289,50 @@ def load_dir(root: Path) -> tuple[dict[str, Signature], list[str]]:
     return sigs, problems
 
 
+def codes_dir() -> Path:
+    """Folder of the shipped decoder files (every *.toml in it is read, in name order)."""
+    return Path(str(resources.files("umtriage.patterns") / "codes"))
+
+
+def load_decoder(root: Path | None = None) -> Decoder:
+    """Merge every decoder file: [[code]] rows (a later file wins per code), [[class]], [[range]], [context]."""
+    root = root or codes_dir()
+    codes: dict[str, CodeInfo] = {}
+    classes: dict[str, CodeClass] = {}
+    ranges: dict[str, str] = {}
+    context: dict[str, tuple[str, ...]] = {}
+    for path in sorted(root.glob("*.toml")) if root.is_dir() else []:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        for row in data.get("code", []):
+            code = row["code"].upper().replace("0X", "0x")
+            codes[code] = CodeInfo(code, row.get("name", ""), row.get("meaning", ""), row.get("class", ""))
+        for row in data.get("class", []):
+            classes[row["name"]] = CodeClass(row["name"], row["severity"], row.get("fix", "").strip())
+        for row in data.get("range", []):
+            ranges[row["prefix"].upper().replace("0X", "0x")] = row["class"]
+        for key, patterns in data.get("context", {}).items():
+            context[key] = (*context.get(key, ()), *patterns)
+    return Decoder(codes, classes, ranges, context)
+
+
 def load_codes(path: Path | None = None) -> dict[str, CodeInfo]:
     """The error-code decoder (symbolic names and meanings)."""
-    path = path or Path(str(resources.files("umtriage.patterns") / "codes" / "wu_errors.toml"))
-    if not path.exists():
-        return {}
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
-    out: dict[str, CodeInfo] = {}
-    for row in data.get("code", []):
-        code = row["code"].upper().replace("0X", "0x")
-        out[code] = CodeInfo(code, row.get("name", ""), row.get("meaning", ""))
+    if path is not None:
+        if not path.exists():
+            return {}
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return {r["code"].upper().replace("0X", "0x"): CodeInfo(r["code"].upper().replace("0X", "0x"),
+                r.get("name", ""), r.get("meaning", ""), r.get("class", "")) for r in data.get("code", [])}
+    return load_decoder().codes
+
+
+def load_mute_file(path: Path) -> set[str]:
+    """A mute file: one code or signature id a line; `#` starts a comment."""
+    out: set[str] = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        item = line.split("#", 1)[0].strip()
+        if item:
+            out.add(item)
     return out
 
 
@@ -264,10 +342,14 @@ def load_catalog(extra_dirs: Sequence[Path] = ()) -> Catalog:
     Raises CatalogError listing every problem found, so nothing runs on a half-valid catalog.
     """
     sigs, problems = load_dir(builtin_dir())
+    muted: set[str] = set()
     for d in extra_dirs:
         user, errs = load_dir(Path(d))
         problems.extend(errs)
         sigs.update(user)
+        if (Path(d) / MUTE_FILE).is_file():
+            muted |= load_mute_file(Path(d) / MUTE_FILE)
     if problems:
         raise CatalogError(problems)
-    return Catalog(sigs, load_codes())
+    dec = load_decoder()
+    return Catalog(sigs, dec.codes, dec.classes, dec.ranges, dec.context, frozenset(muted))

@@ -71,6 +71,15 @@ def best_score(phrase_templates: list[str], template: str, threshold: float) -> 
     return best
 
 
+def _any_of(patterns: tuple[str, ...]) -> str | None:
+    """One case-insensitive alternation of the decoder's context regexes (None when there are none)."""
+    return "(?i)" + "|".join(f"(?:{p})" for p in patterns) if patterns else None
+
+
+def _contains(expr: pl.Expr, pattern: str | None) -> pl.Expr:
+    return expr.str.contains(pattern).fill_null(False) if pattern else pl.lit(False)
+
+
 class Matcher:
     """Matches record batches against a catalog; keeps the template cache across batches."""
 
@@ -100,6 +109,11 @@ class Matcher:
             schema={"signature_id": pl.String, "sig_code": pl.String, "generic": pl.Boolean}, orient="row",
         )
         self.fallback = next((s.id for s in sigs if s.id == "wu-error"), None)
+        # the catch-all's three faces: a code of a failed operation, a code mentioned, a trace code
+        self.fallback_failure = "wu-failure" if "wu-failure" in self.sigs else self.fallback
+        self.fallback_trace = "wu-trace" if "wu-trace" in self.sigs else self.fallback
+        self.context = {k: _any_of(catalog.context.get(k, ())) for k in ("failure", "quiet", "benign")}
+        self.muted = catalog.muted
         self.cache: dict[str, list[tuple[str, float]]] = {}
 
     def needles(self, family: str) -> tuple[str, ...]:
@@ -183,7 +197,10 @@ class Matcher:
     def match(self, df: pl.DataFrame) -> BatchHits:
         """`df` needs columns row (UInt32), family, message, codes (list), level."""
         codes = df.select("row", "family", "codes").explode("codes").drop_nulls("codes").rename({"codes": "code"})
-        by_code = codes.join(self.code_table, on="code").with_columns(score=pl.lit(100.0))
+        ctx = self._code_context(df, codes)
+        # a code on a line whose writer says the failure does not matter is trace, whatever its signature
+        by_code = codes.join(self.code_table, on="code").join(ctx.filter(pl.col("benign")), on="row", how="anti")
+        by_code = by_code.with_columns(score=pl.lit(100.0))
         by_phrase = self._phrase_hits(df).join(df.select("row", "family", "codes"), on="row").join(
             self.sig_code, on="signature_id"
         ).with_columns(
@@ -211,11 +228,16 @@ class Matcher:
             claimed = hits.select("row", "code").drop_nulls()
             rest = codes.join(claimed, on=["row", "code"], how="anti")
             rest = rest.join(hits.filter(pl.col("code").is_null()).select("row"), on="row", how="anti")
-            fb = rest.select("row", "family", pl.lit(self.fallback).alias("signature_id"), "code",
-                             pl.lit(100.0).alias("score"))
-            hits = pl.concat([hits, fb])
+            hits = pl.concat([hits, self._fallback_hits(rest, ctx)])
         hits = hits.select("row", "signature_id", "code", "score").sort(["row", "signature_id", "code"])
+        muted_rows = hits.clear().select("row")
+        if self.muted:
+            gone = pl.col("signature_id").is_in(list(self.muted)) | pl.col("code").is_in(list(self.muted)).fill_null(
+                False)
+            muted_rows = hits.filter(gone).select("row")
+            hits = hits.filter(~gone)
         unmatched = df.filter(pl.col("level").is_in(PROBLEM_LEVELS)).join(hits.select("row"), on="row", how="anti")
+        unmatched = unmatched.join(muted_rows, on="row", how="anti")
         unmatched = unmatched.select("row", template=template_expr(pl.col("message")))
         if self.success_markers:
             succ = df.select(
@@ -224,6 +246,34 @@ class Matcher:
         else:
             succ = pl.DataFrame(schema={"row": pl.UInt32, "marker": pl.String})
         return BatchHits(hits.cast(HIT_SCHEMA), unmatched, succ)
+
+    def _code_context(self, df: pl.DataFrame, codes: pl.DataFrame) -> pl.DataFrame:
+        """(row, failure, benign) for the rows that carry a code (few): what the line says of it."""
+        rows = df.select("row", "family", "message").join(codes.select("row").unique(), on="row", how="semi")
+        msg = pl.col("message")
+        quiet = (pl.col("family") == "cbs") | _contains(msg, self.context["quiet"])
+        return rows.select(
+            "row",
+            failure=(_contains(msg, self.context["failure"]) & ~quiet),
+            benign=_contains(msg, self.context["benign"]),
+        )
+
+    def _fallback_hits(self, rest: pl.DataFrame, ctx: pl.DataFrame) -> pl.DataFrame:
+        """Codes no signature claimed: wu-failure on a failed operation's line, wu-trace for trace codes
+        and benign lines, wu-error otherwise; codes of another domain (security log, licensing) never."""
+        klass = {c: (k.name if (k := self.catalog.code_class(c)) else "") for c in rest["code"].unique().to_list()}
+        table = pl.DataFrame({"code": list(klass), "klass": list(klass.values())},
+                             schema={"code": pl.String, "klass": pl.String})
+        rest = rest.join(table, on="code", how="left").join(ctx, on="row", how="left")
+        rest = rest.filter(pl.col("klass") != "unrelated")
+        sig = (
+            pl.when((pl.col("klass") == "internal") | pl.col("benign").fill_null(False))
+            .then(pl.lit(self.fallback_trace))
+            .when(pl.col("failure").fill_null(False))
+            .then(pl.lit(self.fallback_failure))
+            .otherwise(pl.lit(self.fallback))
+        )
+        return rest.select("row", "family", sig.alias("signature_id"), "code", pl.lit(100.0).alias("score"))
 
     def signature(self, sig_id: str) -> Signature:
         return self.sigs[sig_id]
