@@ -78,6 +78,9 @@ class Signature:
     references: tuple[str, ...]
     status: str = "stable"
     anchors: tuple[str, ...] = ()
+    #: exact patterns (Rust regex, case-insensitive) for what fuzzy phrases cannot say, such as a count
+    #: that must not be zero (`failed = 1`); run only on lines holding one of `anchors`
+    regexes: tuple[str, ...] = ()
     explain_only: bool = False
     #: A catch-all (e.g. wu-error): dropped for a record that a specific signature matched.
     generic: bool = False
@@ -212,8 +215,16 @@ def _check(data: dict, text: str, where: str, stem: str) -> list[str]:
     thr = data["threshold"]
     if not isinstance(thr, int | float) or isinstance(thr, bool) or not 50 <= thr <= 100:
         bad("threshold", f"threshold {thr!r} must be a number from 50 to 100")
-    if not (data["codes"] or data["phrases"] or data.get("explain_only", False) or data.get("generic", False)):
-        bad("phrases", "a signature needs codes or phrases (or explain_only = true)")
+    if not (data["codes"] or data["phrases"] or data.get("regexes") or data.get("explain_only", False)
+            or data.get("generic", False)):
+        bad("phrases", "a signature needs codes, phrases or regexes (or explain_only = true)")
+    for rx in data.get("regexes", []):
+        try:
+            re.compile(rx)
+        except (re.error, TypeError) as exc:
+            bad("regexes", f"regex {rx!r} does not compile: {exc}")
+    if data.get("regexes") and not data.get("anchors"):
+        bad("regexes", "a signature with regexes needs anchors (the words its lines always hold)")
     if not isinstance(data["references"], list) or not all(isinstance(r, str) for r in data["references"]):
         bad("references", "references must be a list of URLs")
     examples = data.get("examples", [])
@@ -237,6 +248,7 @@ def _build(data: dict, where: str) -> Signature:
         sources=tuple(data["sources"]), codes=tuple(data["codes"]), phrases=phrases,
         threshold=float(data["threshold"]), cause=data["cause"].strip(), resolution=data["resolution"].strip(),
         references=tuple(data["references"]), status=data.get("status", "stable"), anchors=anchors,
+        regexes=tuple(data.get("regexes", ())),
         explain_only=bool(data.get("explain_only", False)), generic=bool(data.get("generic", False)),
         resolved_by=tuple(data.get("resolved_by", ())), severity_from=data.get("severity_from", "signature"),
         evidence=data.get("evidence", "").strip(),

@@ -97,10 +97,12 @@ class Matcher:
                                        orient="row")
         self.phrase_sigs = [s for s in sigs if s.phrases]
         self.phrase_templates = {s.id: [template_of(p) for p in s.phrases] for s in self.phrase_sigs}
-        self.anchors = sorted({a for s in self.phrase_sigs for a in s.anchors})
+        self.regex_sigs = [s for s in sigs if s.regexes]
+        worded = self.phrase_sigs + [s for s in self.regex_sigs if not s.phrases]
+        self.anchors = sorted({a for s in worded for a in s.anchors})
         #: per source family, only the anchors of signatures that apply to it
         self.family_anchors = {
-            f: sorted({a for s in self.phrase_sigs if s.applies_to(f) for a in s.anchors})
+            f: sorted({a for s in worded if s.applies_to(f) for a in s.anchors})
             for f in SOURCE_FAMILIES if f != "any"
         }
         self.success_markers = sorted({m for s in sigs for m in s.resolved_by})
@@ -153,7 +155,7 @@ class Matcher:
                 part = df.filter(pl.col("family") == family) if len(keep) or df["family"].n_unique() > 1 else df
                 keep.append(part.filter(pl.col("message").str.contains_any(anchors, ascii_case_insensitive=True)))
         cand = pl.concat(keep) if keep else df.clear()
-        single = self._score_rows(cand)
+        single = pl.concat([self._score_rows(cand), self._regex_hits(df)]).sort(["row", "signature_id"])
         pairs = self._wrapped_pairs(df)
         if pairs.height == 0:
             return single
@@ -163,6 +165,17 @@ class Matcher:
         paired = paired.join(alone, on=["row", "signature_id"], how="anti").join(
             alone.with_columns(pl.col("row") - 1), on=["row", "signature_id"], how="anti")
         return pl.concat([single, paired]).sort(["row", "signature_id"])
+
+    def _regex_hits(self, df: pl.DataFrame) -> pl.DataFrame:
+        """(row, signature_id, score) of the few regex signatures, on rows holding one of their anchors."""
+        parts = [pl.DataFrame(schema={"row": pl.UInt32, "signature_id": pl.String, "score": pl.Float64})]
+        for sig in self.regex_sigs:
+            fams = [f for f in SOURCE_FAMILIES if f != "any" and sig.applies_to(f)]
+            rows = df.filter(pl.col("family").is_in(fams)
+                             & pl.col("message").str.contains_any(list(sig.anchors), ascii_case_insensitive=True))
+            rows = rows.filter(pl.col("message").str.contains(_any_of(sig.regexes)))
+            parts.append(rows.select("row", signature_id=pl.lit(sig.id), score=pl.lit(100.0)))
+        return pl.concat(parts)
 
     def _wrapped_pairs(self, df: pl.DataFrame) -> pl.DataFrame:
         """Plain text: each line joined with the next, for messages a mail or ticket wrapped in two."""

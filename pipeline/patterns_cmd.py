@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
-from umtriage.patterns.catalog import Catalog, Signature, builtin_dir, load_catalog, load_codes, load_dir
+from umtriage.patterns.catalog import Catalog, Signature, builtin_dir, load_catalog, load_decoder, load_dir
 
 from .masking import template_of
 from .matcher import Matcher
@@ -49,7 +49,8 @@ def check(folder: Path | None) -> int:
         return 2
     sigs, problems = load_dir(root)
     if not problems:
-        problems = example_failures(Catalog(sigs, load_codes()))
+        dec = load_decoder()
+        problems = example_failures(Catalog(sigs, dec.codes, dec.classes, dec.ranges, dec.context))
     for p in problems:
         con.print(p)
     examples = sum(len(s.examples) for s in sigs.values())
