@@ -338,29 +338,61 @@ def load_codes(path: Path | None = None) -> dict[str, CodeInfo]:
     return load_decoder().codes
 
 
-def load_mute_file(path: Path) -> set[str]:
-    """A mute file: one code or signature id a line; `#` starts a comment."""
+def mute_key(item: str, signature_ids: Iterable[str]) -> str | None:
+    """A mute item as matching compares it: a code normalised (`8024000c` -> `0x8024000C`, decimal
+    spellings too), or a known signature id; None when it is neither."""
+    text = item.strip()
+    if text in set(signature_ids):
+        return text
+    t = text.strip("[]")
+    if re.fullmatch(r"-\d{1,10}", t) and -(1 << 31) <= int(t) < 0:
+        return f"0x{int(t) + (1 << 32):08X}"
+    if re.fullmatch(r"\d{10}", t) and (1 << 31) <= int(t) < (1 << 32):
+        return f"0x{int(t):08X}"
+    m = re.fullmatch(r"(?i)(?:0x)?([0-9a-f]{8})", t)
+    return "0x" + m.group(1).upper() if m else None
+
+
+def load_mute_file(path: Path, signature_ids: Iterable[str]) -> tuple[set[str], list[str]]:
+    """A mute file: one code or signature id a line, `#` starts a comment; (keys, problems)."""
     out: set[str] = set()
-    for line in path.read_text(encoding="utf-8").splitlines():
+    problems: list[str] = []
+    ids = set(signature_ids)
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         item = line.split("#", 1)[0].strip()
-        if item:
-            out.add(item)
-    return out
+        if not item:
+            continue
+        key = mute_key(item, ids)
+        if key is None:
+            problems.append(f"{path}:{n}: {item!r} is neither an error code nor a signature id")
+        else:
+            out.add(key)
+    return out, problems
 
 
-def load_catalog(extra_dirs: Sequence[Path] = ()) -> Catalog:
+def load_catalog(extra_dirs: Sequence[Path] = (), mute: Sequence[str] = ()) -> Catalog:
     """Built-in signatures, then each user folder in order; a user signature replaces a built-in one by id.
+    `mute` (codes or signature ids, like the lines of a folder's mute.txt) are never reported.
 
     Raises CatalogError listing every problem found, so nothing runs on a half-valid catalog.
     """
     sigs, problems = load_dir(builtin_dir())
-    muted: set[str] = set()
     for d in extra_dirs:
         user, errs = load_dir(Path(d))
         problems.extend(errs)
         sigs.update(user)
+    muted: set[str] = set()
+    for d in extra_dirs:
         if (Path(d) / MUTE_FILE).is_file():
-            muted |= load_mute_file(Path(d) / MUTE_FILE)
+            keys, errs = load_mute_file(Path(d) / MUTE_FILE, sigs)
+            muted |= keys
+            problems.extend(errs)
+    for item in mute:
+        key = mute_key(item, sigs)
+        if key is None:
+            problems.append(f"--mute {item!r}: neither an error code nor a signature id")
+        else:
+            muted.add(key)
     if problems:
         raise CatalogError(problems)
     dec = load_decoder()

@@ -114,7 +114,7 @@ class Matcher:
         # the catch-all's three faces: a code of a failed operation, a code mentioned, a trace code
         self.fallback_failure = "wu-failure" if "wu-failure" in self.sigs else self.fallback
         self.fallback_trace = "wu-trace" if "wu-trace" in self.sigs else self.fallback
-        self.context = {k: _any_of(catalog.context.get(k, ())) for k in ("failure", "quiet", "benign")}
+        self.context = {k: _any_of(catalog.context.get(k, ())) for k in ("failure", "quiet", "benign", "trace")}
         self.muted = catalog.muted
         self.cache: dict[str, list[tuple[str, float]]] = {}
 
@@ -261,7 +261,7 @@ class Matcher:
         return BatchHits(hits.cast(HIT_SCHEMA), unmatched, succ)
 
     def _code_context(self, df: pl.DataFrame, codes: pl.DataFrame) -> pl.DataFrame:
-        """(row, failure, benign) for the rows that carry a code (few): what the line says of it."""
+        """(row, failure, benign, trace) for the rows that carry a code (few): what the line says of it."""
         rows = df.select("row", "family", "message").join(codes.select("row").unique(), on="row", how="semi")
         msg = pl.col("message")
         quiet = (pl.col("family") == "cbs") | _contains(msg, self.context["quiet"])
@@ -269,18 +269,21 @@ class Matcher:
             "row",
             failure=(_contains(msg, self.context["failure"]) & ~quiet),
             benign=_contains(msg, self.context["benign"]),
+            trace=_contains(msg, self.context["trace"]),
         )
 
     def _fallback_hits(self, rest: pl.DataFrame, ctx: pl.DataFrame) -> pl.DataFrame:
-        """Codes no signature claimed: wu-failure on a failed operation's line, wu-trace for trace codes
-        and benign lines, wu-error otherwise; codes of another domain (security log, licensing) never."""
+        """Codes no signature claimed: wu-failure on a failed operation's line, wu-trace for trace codes,
+        stack frames and benign lines, wu-error otherwise; codes of another domain (security log,
+        licensing) never."""
         klass = {c: (k.name if (k := self.catalog.code_class(c)) else "") for c in rest["code"].unique().to_list()}
         table = pl.DataFrame({"code": list(klass), "klass": list(klass.values())},
                              schema={"code": pl.String, "klass": pl.String})
         rest = rest.join(table, on="code", how="left").join(ctx, on="row", how="left")
         rest = rest.filter(pl.col("klass") != "unrelated")
+        trace = (pl.col("klass") == "internal") | pl.col("benign").fill_null(False) | pl.col("trace").fill_null(False)
         sig = (
-            pl.when((pl.col("klass") == "internal") | pl.col("benign").fill_null(False))
+            pl.when(trace)
             .then(pl.lit(self.fallback_trace))
             .when(pl.col("failure").fill_null(False))
             .then(pl.lit(self.fallback_failure))

@@ -339,7 +339,7 @@ def run_scan(
     """Scan `paths` into `out_dir`. Raises FileNotFoundError for a missing input path."""
     t0 = time.perf_counter()
     limits = limits or Limits()
-    catalog = matcher_for(options.patterns).catalog  # fail fast on a bad --patterns folder
+    catalog = matcher_for(options.patterns, mute=options.mute).catalog  # fail fast on a bad --patterns folder
     units, problems = list_units([Path(p) for p in paths])
     out_dir.mkdir(parents=True, exist_ok=True)
     parts_dir = out_dir / ".parts"

@@ -124,7 +124,7 @@ class Watcher:
         self.partial_wait, self.settle = partial_wait, settle
         self.limits = limits or Limits()
         self.echo = echo or (lambda msg: print(msg, file=sys.stderr, flush=True))
-        self.catalog = matcher_for(options.patterns).catalog
+        self.catalog = matcher_for(options.patterns, mute=options.mute).catalog
         self._excluded = [os.path.realpath(self.out), os.path.realpath(self.state_path)]
         config = config_digest(self._settings())
         loaded = load_state(self.state_path, config)
