@@ -10,6 +10,7 @@ import re
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -306,8 +307,10 @@ def codes_dir() -> Path:
     return Path(str(resources.files("umtriage.patterns") / "codes"))
 
 
+@lru_cache(maxsize=4)
 def load_decoder(root: Path | None = None) -> Decoder:
-    """Merge every decoder file: [[code]] rows (a later file wins per code), [[class]], [[range]], [context]."""
+    """Merge every decoder file: [[code]] rows (a later file wins per code), [[class]], [[range]], [context].
+    Cached: the catalog and the code extractor both read it; callers must not change what it returns."""
     root = root or codes_dir()
     codes: dict[str, CodeInfo] = {}
     classes: dict[str, CodeClass] = {}

@@ -34,7 +34,7 @@ TOKEN = (
 MAY_HOLD_CODE = (
     r"(?i)0x[89a-f][0-9a-f]{7}|\[[89a-f][0-9a-f]{7}\]"
     r"|(?:hr|hresult|error|code|returned|mapped)\s*[=:]?\s*[89a-f][0-9a-f]{7}|-21[0-4]\d{7}"
-    r"|[\s:=('\"][234]\d{9}"  # unsigned decimal
+    r"|(?:hresult|hr|error|code|returned|received|result|exited with)[\s:=('\"]{1,3}[234]\d{9}"  # unsigned
     r"|(?:error|fehler|échec|erreur|errore|failed)[: ]\s*[1-9]"  # Win32 error numbers in words
     r"|\t[89a-f][0-9a-f]{7}\t"  # the HRESULT field of a failed REPORT EVENT
 )

@@ -15,7 +15,7 @@ from rapidfuzz import fuzz
 from umtriage.patterns.catalog import SOURCE_FAMILIES, Catalog, Signature
 
 from .codes import MAY_HOLD_CODE
-from .masking import template_expr, template_of
+from .masking import template_expr, templates_of
 
 #: A message shorter than this share of a phrase is too short to stand for it (truncation).
 MIN_COVERAGE = 0.6
@@ -96,7 +96,8 @@ class Matcher:
         self.sig_family = pl.DataFrame(fam_rows, schema={"signature_id": pl.String, "family": pl.String},
                                        orient="row")
         self.phrase_sigs = [s for s in sigs if s.phrases]
-        self.phrase_templates = {s.id: [template_of(p) for p in s.phrases] for s in self.phrase_sigs}
+        masked = iter(templates_of([p for s in self.phrase_sigs for p in s.phrases]))
+        self.phrase_templates = {s.id: [next(masked) for _ in s.phrases] for s in self.phrase_sigs}
         self.regex_sigs = [s for s in sigs if s.regexes]
         worded = self.phrase_sigs + [s for s in self.regex_sigs if not s.phrases]
         self.anchors = sorted({a for s in worded for a in s.anchors})
