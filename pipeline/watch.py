@@ -158,7 +158,9 @@ class Watcher:
             "host": self.options.host,
             "forced": self.options.forced_format,
             "patterns": [os.path.realpath(p) for p in self.options.patterns],
-            "catalog": digest(repr(sorted(cat.signatures.items())).encode() + repr(sorted(cat.codes.items())).encode()),
+            "catalog": digest(repr(sorted(cat.signatures.items())).encode() + repr(sorted(cat.codes.items())).encode()
+                              + repr((sorted(cat.classes.items()), sorted(cat.ranges.items()),
+                                      sorted(cat.context.items()), sorted(cat.muted))).encode()),
             "masks": digest(repr(load_masks()).encode()),
         }
 

@@ -162,3 +162,17 @@ def test_every_decoder_class_is_defined_and_every_range_names_one() -> None:
     assert CATALOG.code_class("0x80244018").name == "proxy"
     assert CATALOG.code_class("0x8024400E").name == "wsus"
     assert CATALOG.code_class("0x12345678") is None
+
+
+def test_watch_starts_over_when_the_mute_list_changes(tmp_path: Path) -> None:
+    """The mute list is part of watch's settings: a later run with another list does not keep parts
+    matched under the old one."""
+    (tmp_path / "in" / "SRV01").mkdir(parents=True)
+    (tmp_path / "in" / "SRV01" / "WindowsUpdate.log").write_text("\n".join(FAIL_LINES) + "\n", encoding="utf-8")
+    args = ["watch", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--once", "-q"]
+    assert run_cli(*args).returncode == 0
+    first = set(pl.read_parquet(tmp_path / "out" / "incidents.parquet")["code"].to_list())
+    assert first == {"0x80240438", "0x80190193"}
+    r = run_cli(*args, "--mute", "0x80240438")
+    assert r.returncode == 0, r.stderr
+    assert set(pl.read_parquet(tmp_path / "out" / "incidents.parquet")["code"].to_list()) == {"0x80190193"}
