@@ -170,8 +170,11 @@ class Matcher:
     def _regex_hits(self, df: pl.DataFrame) -> pl.DataFrame:
         """(row, signature_id, score) of the few regex signatures, on rows holding one of their anchors."""
         parts = [pl.DataFrame(schema={"row": pl.UInt32, "signature_id": pl.String, "score": pl.Float64})]
+        present = set(df["family"].unique().to_list()) if self.regex_sigs else set()
         for sig in self.regex_sigs:
-            fams = [f for f in SOURCE_FAMILIES if f != "any" and sig.applies_to(f)]
+            fams = [f for f in present if sig.applies_to(f)]
+            if not fams:  # e.g. a WindowsUpdate.log batch: no regex signature reads that family
+                continue
             rows = df.filter(pl.col("family").is_in(fams)
                              & pl.col("message").str.contains_any(list(sig.anchors), ascii_case_insensitive=True))
             rows = rows.filter(pl.col("message").str.contains(_any_of(sig.regexes)))
@@ -263,7 +266,7 @@ class Matcher:
 
     def _code_context(self, df: pl.DataFrame, codes: pl.DataFrame) -> pl.DataFrame:
         """(row, failure, benign, trace) for the rows that carry a code (few): what the line says of it."""
-        rows = df.select("row", "family", "message").join(codes.select("row").unique(), on="row", how="semi")
+        rows = df.filter(pl.col("codes").list.len() > 0).select("row", "family", "message")
         msg = pl.col("message")
         quiet = (pl.col("family") == "cbs") | _contains(msg, self.context["quiet"])
         return rows.select(
