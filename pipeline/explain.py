@@ -93,7 +93,12 @@ def explain(text: str, patterns: list[Path]) -> int:
     for sig in ex.matched:
         con.print()
         con.print(f"[bold]{sig.id}[/]: {sig.title}")
-        con.print(f"  scenario {sig.scenario}, severity {sig.severity}")
+        klass = matcher.catalog.code_class(ex.codes[0]) if sig.severity_from == "code" and ex.codes else None
+        if klass is not None:  # wu-failure: severity and first fix from the code's class
+            con.print(f"  scenario {sig.scenario}, severity {klass.severity} (code class {klass.name})")
+            con.print(f"  [bold]first[/] {klass.fix}")
+        else:
+            con.print(f"  scenario {sig.scenario}, severity {sig.severity}")
         for label, body in (("cause", sig.cause), ("fix", sig.resolution), ("collect", sig.evidence)):
             if body:
                 con.print(f"  [bold]{label}[/]")

@@ -176,3 +176,10 @@ def test_watch_starts_over_when_the_mute_list_changes(tmp_path: Path) -> None:
     r = run_cli(*args, "--mute", "0x80240438")
     assert r.returncode == 0, r.stderr
     assert set(pl.read_parquet(tmp_path / "out" / "incidents.parquet")["code"].to_list()) == {"0x80190193"}
+
+
+def test_explain_names_the_class_severity_of_a_failed_operations_code() -> None:
+    r = run_cli("explain", ETW.format(mm="01", component="WebServices", text="*FAILED* [80240438] Web service call"))
+    assert r.returncode == 0, r.stderr
+    assert "MATCH 100.0  wu-failure" in r.stdout
+    assert "severity high (code class network)" in r.stdout
