@@ -309,18 +309,20 @@ def codes_dir() -> Path:
 
 @lru_cache(maxsize=4)
 def load_decoder(root: Path | None = None) -> Decoder:
-    """Merge every decoder file: [[code]] rows (a later file wins per code), [[class]], [[range]], [context].
+    """Merge every decoder file: wu_errors.toml first, then the others in name order (servicing.toml,
+    ...); a code keeps its first definition; [[class]], [[range]] and [context] are merged.
     Cached: the catalog and the code extractor both read it; callers must not change what it returns."""
     root = root or codes_dir()
     codes: dict[str, CodeInfo] = {}
     classes: dict[str, CodeClass] = {}
     ranges: dict[str, str] = {}
     context: dict[str, tuple[str, ...]] = {}
-    for path in sorted(root.glob("*.toml")) if root.is_dir() else []:
+    files = sorted(root.glob("*.toml"), key=lambda f: (f.name != "wu_errors.toml", f.name)) if root.is_dir() else []
+    for path in files:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
         for row in data.get("code", []):
             code = row["code"].upper().replace("0X", "0x")
-            codes[code] = CodeInfo(code, row.get("name", ""), row.get("meaning", ""), row.get("class", ""))
+            codes.setdefault(code, CodeInfo(code, row.get("name", ""), row.get("meaning", ""), row.get("class", "")))
         for row in data.get("class", []):
             classes[row["name"]] = CodeClass(row["name"], row["severity"], row.get("fix", "").strip())
         for row in data.get("range", []):
@@ -331,14 +333,18 @@ def load_decoder(root: Path | None = None) -> Decoder:
 
 
 def load_codes(path: Path | None = None) -> dict[str, CodeInfo]:
-    """The error-code decoder (symbolic names and meanings)."""
-    if path is not None:
-        if not path.exists():
-            return {}
+    """The error-code decoder (symbolic names and meanings): every *.toml in patterns/codes (see
+    load_decoder), or the one file or folder `path` names."""
+    if path is not None and path.is_file():
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-        return {r["code"].upper().replace("0X", "0x"): CodeInfo(r["code"].upper().replace("0X", "0x"),
-                r.get("name", ""), r.get("meaning", ""), r.get("class", "")) for r in data.get("code", [])}
-    return load_decoder().codes
+        out: dict[str, CodeInfo] = {}
+        for r in data.get("code", []):
+            code = r["code"].upper().replace("0X", "0x")
+            out.setdefault(code, CodeInfo(code, r.get("name", ""), r.get("meaning", ""), r.get("class", "")))
+        return out
+    if path is not None and not path.exists():
+        return {}
+    return load_decoder(path).codes
 
 
 def mute_key(item: str, signature_ids: Iterable[str]) -> str | None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: TailEntry.prefix
 TABLES = ("matches", "rejects", "unmatched", "successes")
 
 
@@ -53,6 +53,9 @@ class TailEntry:
     counts: dict = field(default_factory=zero_counts)  # committed accounting
     prov_counts: dict = field(default_factory=zero_counts)
     missing: int = 0  # cycles since it was last found
+    #: CRC-32 and Adler-32 of every byte before `offset`, extended as bytes are committed: checked
+    #: in full when the file's inode changed or it changed without growing (see tail.prefix_holds)
+    prefix: str = ""
 
 
 @dataclass
