@@ -68,7 +68,7 @@ def host_value(computer: str | None, path_host: str) -> str:
     if computer is not None:
         short = computer.strip().lower()
         if not _IP_EXPR.match(short):
-            short = short.split(".")[0]
+            short = short.split(".")[0] or short
         if short:
             return short
     return normalise_host(path_host) or path_host
