@@ -66,6 +66,14 @@ def _incident_id(host: str, sig: str, code: str | None, first_seen, first_src: s
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 
 
+def evidence_expr() -> pl.Expr:
+    """A match's evidence line: its raw text, or `Event ID: message` for an event whose raw text is XML."""
+    return (pl.when(pl.col("format").is_in(XML_EVENT_FORMATS))
+            .then(pl.concat_str(pl.lit("Event "), pl.col("event_id").cast(pl.String).fill_null("?"),
+                                pl.lit(": "), pl.col("message").fill_null("")))
+            .otherwise(pl.col("raw")))
+
+
 def kb_expr(text: pl.Expr) -> pl.Expr:
     """The first KB number a line names, as `KB5034441` (null when none)."""
     return pl.lit("KB") + text.str.extract(KB_PATTERN, 1)
@@ -84,7 +92,9 @@ def _last_success(m: pl.DataFrame, successes: pl.DataFrame, catalog: Catalog) ->
     if successes.height == 0 or not marker_rows:
         return m.with_columns(_since=pl.lit(None, dtype=pl.Datetime("us", "UTC")))
     markers = pl.DataFrame(marker_rows, schema={"signature_id": pl.String, "marker": pl.String}, orient="row")
-    succ = (successes.drop_nulls("ts").select("host", pl.col("ts").alias("_since"), pl.col("marker").str.to_lowercase())
+    markers = markers.with_columns(pl.col("signature_id").cast(m.schema["signature_id"]))  # categorical on disk
+    succ = (successes.drop_nulls("ts").select(pl.col("host").cast(m.schema["host"]), pl.col("ts").alias("_since"),
+                                              pl.col("marker").str.to_lowercase())
             .unique().sort("_since"))
     want = m.select("_r", "host", "signature_id", "ts").drop_nulls("ts").join(markers, on="signature_id").sort("ts")
     if want.height == 0 or succ.height == 0:
@@ -98,7 +108,11 @@ def _last_success(m: pl.DataFrame, successes: pl.DataFrame, catalog: Catalog) ->
 def incidents_and_links(
     matches: pl.DataFrame, successes: pl.DataFrame, catalog: Catalog, window: timedelta
 ) -> tuple[pl.DataFrame, pl.Series]:
-    """The incidents, and each match row's incident_id (in the matches' row order)."""
+    """The incidents, and each match row's incident_id (in the matches' row order).
+
+    The out-of-core path (matches_disk.py) passes a narrow frame: key columns as categoricals,
+    `_kb` already extracted and `_evidence` holding a row number, looked up afterwards.
+    """
     if matches.height == 0:
         return pl.DataFrame(schema=INCIDENT_SCHEMA), pl.Series("incident_id", [], dtype=pl.String)
     key = ["host", "signature_id", "code"]
@@ -113,12 +127,9 @@ def incidents_and_links(
     step = pl.col("ts").diff().over([*key, "burst", "source"])
     line_step = pl.col("line_no").diff().over([*key, "burst", "source"])
     same_failure = pl.when(pl.col("ts").is_null()).then(line_step <= 1).otherwise(step <= FAILURE_GAP)
-    evidence_line = (pl.when(pl.col("format").is_in(XML_EVENT_FORMATS))
-                     .then(pl.concat_str(pl.lit("Event "), pl.col("event_id").cast(pl.String).fill_null("?"),
-                                         pl.lit(": "), pl.col("message").fill_null("")))
-                     .otherwise(pl.col("raw")))
-    m = m.with_columns(_new_failure=~same_failure.fill_null(False), _evidence=evidence_line,
-                       _kb=kb_expr(pl.col("raw")))
+    m = m.with_columns(_new_failure=~same_failure.fill_null(False))
+    if "_evidence" not in m.columns:
+        m = m.with_columns(_evidence=evidence_expr(), _kb=kb_expr(pl.col("raw")))
     agg = (
         m.group_by([*key, "burst"], maintain_order=True)
         .agg(
@@ -165,12 +176,14 @@ def incidents_and_links(
         "severity": pl.String, "cause": pl.String, "resolution": pl.String, "doc_url": pl.String})
     agg = agg.with_columns(incident_id=pl.Series(ids, dtype=pl.String))
     links = (m.select("_r", *key, "burst")
-             .join(agg.select(*key, "burst", "incident_id").with_columns(pl.col("code").fill_null("")),
+             .join(agg.select(*key, "burst", "incident_id").with_columns(pl.col("code").fill_null("")
+                                                                          .cast(m.schema["code"])),
                    on=[*key, "burst"], how="left")
              .sort("_r")["incident_id"])
+    agg = agg.with_columns(pl.col(c).cast(pl.String) for c in (*key, "scenario"))  # no-op unless categorical
     inc = (
         agg.join(text_table, on=["signature_id", "code"], how="left", nulls_equal=True, maintain_order="left")
-        .join(_host_displays(matches), on="host", how="left", maintain_order="left")
+        .join(host_displays(matches), on="host", how="left", maintain_order="left")
         .with_columns(resolved_at=pl.lit(None, dtype=pl.Datetime("us", "UTC")), current=pl.lit(False),
                       lines=pl.col("count"), state=pl.lit(None, dtype=pl.String),
                       severity_rank=pl.col("severity").replace_strict(SEVERITY_RANK, default=None,
@@ -178,17 +191,23 @@ def incidents_and_links(
         .select([pl.col(c).cast(t) for c, t in INCIDENT_SCHEMA.items()])
     )
     inc = _resolve(inc, successes, catalog)
+    return finish_incidents(inc), links
+
+
+def finish_incidents(inc: pl.DataFrame) -> pl.DataFrame:
+    """`current` and `state` over all of a run's incidents, in the table's order."""
     inc = _mark_current(inc)
     inc = inc.with_columns(state=pl.when(pl.col("resolved_at").is_not_null()).then(pl.lit("resolved"))
                            .when(pl.col("current")).then(pl.lit("current")).otherwise(pl.lit("open")))
-    return inc.sort(["host", "first_seen", "signature_id", "code", "incident_id"], nulls_last=True), links
+    return inc.sort(["host", "first_seen", "signature_id", "code", "incident_id"], nulls_last=True)
 
 
-def _host_displays(matches: pl.DataFrame) -> pl.DataFrame:
+def host_displays(matches: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """One spelling per host: the one its matched lines use most (ties: the first in sort order)."""
-    if "host_display" not in matches.columns:
+    if "host_display" not in matches.collect_schema().names():
         return pl.DataFrame(schema={"host": pl.String, "host_display": pl.String})
-    return (matches.group_by("host", "host_display").len()
+    return (matches.lazy().group_by("host", "host_display").len()
+            .collect(engine="streaming" if isinstance(matches, pl.LazyFrame) else "auto")
             .sort(["host", "len", "host_display"], descending=[False, True, False], nulls_last=True)
             .group_by("host", maintain_order=True).agg(pl.col("host_display").first()))
 

@@ -26,6 +26,7 @@ import polars as pl
 from umtriage.parsers.base import REJECT_SCHEMA
 from umtriage.parsers.detect import detect, read_head
 
+from . import matches_disk
 from .hosts import source_host
 from .incidents import incidents_and_links, kb_expr
 from .outdir import OutputError, RunFolder, check_output_dir, lock_output
@@ -485,6 +486,8 @@ class Tables:
     rejects: pl.DataFrame
     unmatched: pl.DataFrame
     written: list[Path]
+    match_rows: int = 0  # rows of matches.parquet (`matches` is empty when they were built on disk)
+    on_disk: bool = False
 
 
 def write_tables(out_dir: Path, parts: dict[str, list[str]], catalog, window: timedelta,
@@ -494,10 +497,13 @@ def write_tables(out_dir: Path, parts: dict[str, list[str]], catalog, window: ti
     Canonical order (source, line_no, ...) makes the tables independent of the order in which
     files were processed: batch and watch give the same bytes for the same final files.
     """
-    matches = _merge(parts["matches"], _match_schema()).select(MATCH_COLUMNS)
-    matches = matches.sort(["source", "line_no", "signature_id", "code"], nulls_last=True)
     successes = _merge(parts["successes"], {"host": pl.String, "source": pl.String, "line_no": pl.Int64,
                                             "ts": pl.Datetime("us", "UTC"), "marker": pl.String})
+    if sum(matches_disk.part_rows([p.partition(SHIFT_MARK)[0] for p in parts["matches"]])) \
+            > matches_disk.in_memory_limit():
+        return _write_tables_on_disk(out_dir, parts, successes, catalog, window, formats)
+    matches = _merge(parts["matches"], _match_schema()).select(MATCH_COLUMNS)
+    matches = matches.sort(["source", "line_no", "signature_id", "code"], nulls_last=True)
     incidents, links = incidents_and_links(matches, successes, catalog, window)
     matches = matches.with_columns(incident_id=links, kb=kb_expr(pl.col("raw")), **_parser_format(matches))
     # polars lets go of the GIL: the biggest table is written while the other tables are built
@@ -511,7 +517,35 @@ def write_tables(out_dir: Path, parts: dict[str, list[str]], catalog, window: ti
         written += matches_written.result()
     written += write_table(rejects, out_dir, "rejects", formats)
     written += write_table(unmatched, out_dir, "unmatched", formats)
-    return Tables(incidents, matches, rejects, unmatched, written)
+    return Tables(incidents, matches, rejects, unmatched, written, matches.height)
+
+
+def _scan_part(part: str) -> pl.LazyFrame:
+    path, _, shift = part.partition(SHIFT_MARK)
+    lf = pl.scan_parquet(path)
+    return lf.with_columns(pl.col("line_no") + int(shift)) if shift else lf
+
+
+def _write_tables_on_disk(out_dir: Path, parts: dict[str, list[str]], successes: pl.DataFrame, catalog,
+                          window: timedelta, formats: tuple[str, ...]) -> Tables:
+    """write_tables for more matches than matches_disk.in_memory_limit(): the same tables, built
+    without holding the matches' text (see matches_disk)."""
+    def add_columns(df: pl.DataFrame, links: pl.Series) -> pl.DataFrame:
+        return df.with_columns(incident_id=links, kb=kb_expr(pl.col("raw")), **_parser_format(df))
+
+    work = out_dir / ".parts" / "matches-on-disk"
+    incidents, sorted_file, rows = matches_disk.build_on_disk(
+        parts["matches"], _scan_part, MATCH_COLUMNS, successes, catalog, window, work, add_columns)
+    os.replace(sorted_file, out_dir / "matches.parquet")
+    written = write_table(incidents, out_dir, "incidents", formats)
+    written += [out_dir / "matches.parquet", *matches_disk.matches_extra_formats(out_dir / "matches.parquet",
+                                                                                 out_dir, formats)]
+    matches_disk.discard(work)
+    rejects = _merge(parts["rejects"], REJECT_SCHEMA).select(list(REJECT_SCHEMA)).sort(["source", "line_no"])
+    unmatched = _aggregate_unmatched(_merge(parts["unmatched"], UNMATCHED_ROW_SCHEMA).sort(["source", "line_no"]))
+    written += write_table(rejects, out_dir, "rejects", formats)
+    written += write_table(unmatched, out_dir, "unmatched", formats)
+    return Tables(incidents, pl.DataFrame(), rejects, unmatched, written, rows, on_disk=True)
 
 
 def _parser_format(matches: pl.DataFrame) -> dict[str, pl.Expr]:
@@ -549,7 +583,7 @@ def _rejected_codes(rejects: pl.DataFrame) -> dict[str, int]:
 
 
 def _summary(paths, results, problems, tables: Tables, elapsed) -> dict:
-    rejects, matches, incidents, unmatched = tables.rejects, tables.matches, tables.incidents, tables.unmatched
+    rejects, incidents, unmatched = tables.rejects, tables.incidents, tables.unmatched
     files = [f for r in results for f in r.files]
     scanned = [f for f in files if f.skipped is None]
     formats: dict[str, dict] = {}
@@ -581,7 +615,7 @@ def _summary(paths, results, problems, tables: Tables, elapsed) -> dict:
         "codes_in_rejected_lines": _rejected_codes(rejects),
         "accounted": lines == records + folded + n_rejects,
         "matched_records": int(sum(f.matched_records for f in files)),
-        "matches": matches.height,
+        "matches": tables.match_rows,
         "incidents": incidents.height,
         "incidents_by_severity": sev,
         "hosts": sorted(incidents["host"].unique().to_list()) if incidents.height else [],
