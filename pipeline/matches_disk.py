@@ -25,7 +25,7 @@ from .output import neutralise
 
 #: Above this many match rows the tables are built here instead of in memory (the usual path,
 #: whose bytes the tests pin). UMTRIAGE_MATCHES_IN_MEMORY lowers it (the tests do).
-MATCHES_IN_MEMORY = 1_000_000
+MATCHES_IN_MEMORY = 250_000
 #: Rows of whole keys handed to incidents_and_links at once (a single bigger key goes alone).
 INCIDENT_CHUNK_ROWS = 1_000_000
 #: Rows of matches.parquet gathered and written at once.
@@ -68,7 +68,7 @@ def build_on_disk(parts: list[str], scan_part, columns: list[str], successes: pl
     incidents = (incidents.drop("host_display").join(displays, on="host", how="left", maintain_order="left")
                  .select(incidents.columns))
     incidents = _fill_evidence(incidents, parts, scan_part, starts, sizes)
-    order = (narrow.select(*MATCH_ORDER, "_seq").collect().sort(MATCH_ORDER, nulls_last=True)["_seq"])
+    order = _sorted_order(narrow)
     out = work_dir / "matches.parquet"
     _write_sorted(order, links, wide, starts, sizes, work_dir, out, add_columns)
     return incidents, out, len(order)
@@ -91,7 +91,7 @@ def _incidents(narrow: pl.LazyFrame, successes: pl.DataFrame, catalog, window: t
             continue
         wanted = pl.DataFrame(chunk, schema={k: pl.String for k in KEY}, orient="row").with_columns(
             pl.col(k).cast(pl.Categorical) for k in KEY)
-        df = (narrow.join(wanted.lazy(), on=KEY, how="semi", nulls_equal=True).collect()
+        df = (narrow.join(wanted.lazy(), on=KEY, how="semi", nulls_equal=True).collect(engine="streaming")
               .with_columns(_evidence=pl.col("_seq")))
         inc, link = incidents_and_links(df, successes, catalog, window)
         incidents.append(inc)
@@ -99,6 +99,46 @@ def _incidents(narrow: pl.LazyFrame, successes: pl.DataFrame, catalog, window: t
         del df
     inc = finish_incidents(pl.concat(incidents))
     return inc, pl.concat(links).sort("_seq")["incident_id"]
+
+
+def _ranks(narrow: pl.LazyFrame, column: str) -> tuple[pl.Expr, int]:
+    """`column` (categorical) as its rank among the column's distinct values in text order, nulls
+    last, and the number of bits the ranks need. Mapped from the category ids: casting the column
+    to text would write out every row's string."""
+    values = (narrow.select(pl.col(column).unique()).collect().drop_nulls()
+              .with_columns(_id=pl.col(column).to_physical(), _text=pl.col(column).cast(pl.String))
+              .sort("_text"))
+    n = values.height
+    expr = (pl.col(column).to_physical()
+            .replace_strict(values["_id"], pl.int_range(n, dtype=pl.UInt64, eager=True), default=n,
+                            return_dtype=pl.UInt64)
+            .fill_null(n))
+    return expr, max(1, n.bit_length())
+
+
+def _sorted_order(narrow: pl.LazyFrame) -> pl.Series:
+    """`_seq` in MATCH_ORDER (source, line_no, signature, code; nulls last).
+
+    The four keys are packed into one unsigned 64-bit number when their ranks fit (they do unless
+    there are millions of sources or line numbers past 2^40): sorting one integer column takes a
+    fraction of the memory of polars' multi-column sort, which encodes every row."""
+    (src, src_bits), (sig, sig_bits), (code, code_bits) = (_ranks(narrow, c) for c in ("source", "signature_id",
+                                                                                      "code"))
+    stats = narrow.select(pl.col("line_no").min().alias("lo"), pl.col("line_no").max().alias("hi")).collect()
+    lo, hi = stats["lo"][0], stats["hi"][0]
+    line_bits = max(1, (hi + 1 - lo + 1).bit_length()) if hi is not None else 1
+    if src_bits + line_bits + sig_bits + code_bits > 63 or (lo is not None and lo < 0):
+        return narrow.select(*MATCH_ORDER, "_seq").collect().sort(MATCH_ORDER, nulls_last=True)["_seq"]
+    line = (pl.col("line_no") - (lo or 0)).cast(pl.UInt64).fill_null((hi or 0) + 1 - (lo or 0))
+    def shifted(expr: pl.Expr, bits: int) -> pl.Expr:
+        return expr * pl.lit(1 << bits, dtype=pl.UInt64)
+
+    packed = (shifted(src, line_bits + sig_bits + code_bits) + shifted(line, sig_bits + code_bits)
+              + shifted(sig, code_bits) + code).alias("_key")
+    keys = narrow.select(packed, "_seq").collect()
+    if keys["_key"].is_sorted():  # the usual case: the parts already come in this order
+        return keys["_seq"]
+    return keys.sort("_key")["_seq"]
 
 
 def _gather(wide: list[pl.LazyFrame], starts: list[int], sizes: list[int], seqs: pl.Series,
