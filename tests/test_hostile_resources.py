@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import tarfile
 import tracemalloc
 import zipfile
@@ -256,3 +257,66 @@ def test_anchor_stuffed_warnings_are_scanned_and_kept_as_unknown_problems(tmp_pa
     assert s["lines"] == s["records"] == 3000 and s["accounted"]
     unmatched = pl.read_parquet(out / "unmatched.parquet")
     assert unmatched["count"].sum() + s["matched_records"] == 3000
+
+
+def _many_matches(root: Path) -> None:
+    """Two hosts whose failures fill several parts: bursts split by gaps and by successes, two codes,
+    the same host spelt two ways, plus the repository's sample hosts (event exports, Linux logs)."""
+    shutil.copytree(Path(__file__).parent.parent / "samples", root, ignore=shutil.ignore_patterns("*.zip", "*.gz"))
+    ok = "2024/05/14 {h:02d}:{m:02d}:30.0000000 1244  5528  Agent           * END * Finding updates " \
+         "CallerId = Update;x, Id = 13, Exit code = 0x00000000\r\n"
+    for host, spelling in (("SRV01", "SRV01"), ("SRV02", "srv02"), ("SRV02B", "SRV02")):
+        lines = []
+        for i in range(3_000):
+            h, m = divmod(i // 20, 60)
+            code = "8024402C" if i % 3 else "80072EE2"
+            lines.append(f"2024/05/14 {h % 24:02d}:{m:02d}:{i % 20:02d}.0000000 1244  5528  Agent           "
+                         f"*FAILED* [{code}] Sync failed for KB{5034000 + i % 7}, item {i}\r\n")
+            if i % 500 == 499:
+                lines.append(ok.format(h=h % 24, m=m))
+        folder = root / spelling / ("" if host != "SRV02B" else "old")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "WindowsUpdate.log").write_text("".join(lines))
+
+
+def test_matches_built_on_disk_equal_the_in_memory_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from umtriage.pipeline import matches_disk
+
+    _many_matches(tmp_path / "in")
+    calls = []
+    real = matches_disk.build_on_disk
+    monkeypatch.setattr(matches_disk, "build_on_disk", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(matches_disk, "INCIDENT_CHUNK_ROWS", 2_000)  # several chunks of whole keys
+    monkeypatch.setattr(matches_disk, "WRITE_ROWS", 1_500)  # several runs gathered from several parts
+    options = ScanOptions(part_rows=1_000)
+    summaries = {}
+    for name, limit in (("memory", "100000000"), ("disk", "100")):
+        monkeypatch.setenv("UMTRIAGE_MATCHES_IN_MEMORY", limit)
+        summaries[name] = run_scan([tmp_path / "in"], tmp_path / name, options, formats=("csv", "jsonl")).summary
+        assert len(calls) == (name == "disk")  # the lowered limit really took the bounded path
+    assert summaries["disk"]["matches"] == summaries["memory"]["matches"] > 9_000
+    for table in ("matches", "incidents", "rejects", "unmatched"):
+        mem, disk = (pl.read_parquet(tmp_path / n / f"{table}.parquet") for n in ("memory", "disk"))
+        assert disk.schema == mem.schema and disk.equals(mem), table
+    for ext in ("csv", "jsonl"):
+        assert (tmp_path / "disk" / f"matches.{ext}").read_bytes() == (tmp_path / "memory" / f"matches.{ext}").read_bytes()
+    inc = pl.read_parquet(tmp_path / "disk" / "incidents.parquet")
+    # the input exercises what incidents_and_links decides: bursts ended by successes, several per key,
+    # one spelling per host, evidence from event exports (not their XML)
+    assert {"resolved", "current"} <= set(inc["state"].to_list())
+    assert inc.group_by("host", "signature_id", "code").len()["len"].max() > 1
+    assert inc.filter(pl.col("host") == "srv02")["host_display"].unique().len() == 1
+    assert inc["kb"].list.len().max() == 7 and inc["evidence"].list.len().min() >= 1
+
+
+def test_one_file_of_matches_on_disk_equals_the_in_memory_tables(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A single file's parts already come in the table's order: the path that skips the sort."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "WindowsUpdate.log").write_bytes(_lines(FAILED, 5_000) + _lines(QUIET, 10))
+    for name, limit in (("memory", "100000000"), ("disk", "10")):
+        monkeypatch.setenv("UMTRIAGE_MATCHES_IN_MEMORY", limit)
+        run_scan([tmp_path / "in"], tmp_path / name, ScanOptions(part_rows=700))
+    for table in ("matches", "incidents"):
+        mem, disk = (pl.read_parquet(tmp_path / n / f"{table}.parquet") for n in ("memory", "disk"))
+        assert disk.height > 0 and disk.equals(mem), table
