@@ -32,6 +32,7 @@ from .process import MATCH_COLUMNS, FileStat, ScanOptions, SourceScanner, matche
 from .sources import Limits, Problem, Unit, detect_archive, fallback_host, is_archive_name, iter_unit, list_units
 from .streams import RangeStream
 from .tail import last_banner_tz
+from .updates import EVENT_SCHEMA, UPDATE_SCHEMA, build_updates
 
 #: A big file is cut into ranges of falling size (guided self-scheduling): each range is the
 #: rest of the file divided by GUIDED_FACTOR x processes, but no smaller than MIN_RANGE_BYTES.
@@ -378,6 +379,7 @@ class Tables:
     rejects: pl.DataFrame
     unmatched: pl.DataFrame
     written: list[Path]
+    updates: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=UPDATE_SCHEMA))
 
 
 def write_tables(out_dir: Path, parts: dict[str, list[str]], catalog, window: timedelta,
@@ -403,7 +405,9 @@ def write_tables(out_dir: Path, parts: dict[str, list[str]], catalog, window: ti
         written += matches_written.result()
     written += write_table(rejects, out_dir, "rejects", formats)
     written += write_table(unmatched, out_dir, "unmatched", formats)
-    return Tables(incidents, matches, rejects, unmatched, written)
+    updates = build_updates(_merge(parts.get("updates", []), EVENT_SCHEMA))
+    written += write_table(updates, out_dir, "updates", formats)
+    return Tables(incidents, matches, rejects, unmatched, written, updates)
 
 
 def _match_schema() -> dict:

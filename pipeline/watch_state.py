@@ -16,8 +16,9 @@ from pathlib import Path
 
 import polars as pl
 
-STATE_VERSION = 1
-TABLES = ("matches", "rejects", "unmatched", "successes")
+#: 2: parts of the `updates` table (a state of version 1 names none, so its files are read again).
+STATE_VERSION = 2
+TABLES = ("matches", "rejects", "unmatched", "successes", "updates")
 
 
 def no_parts() -> dict[str, list[str]]:
