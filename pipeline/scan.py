@@ -25,6 +25,7 @@ from umtriage.parsers.base import REJECT_SCHEMA
 from umtriage.parsers.detect import detect, read_head
 
 from .hosts import normalise_host
+from .html_report import write_report
 from .incidents import build_incidents
 from .output import write_json, write_table
 from .procenv import apply_parallel_scan_env, restore
@@ -368,8 +369,9 @@ def run_scan(
     summary["run"] = {"jobs": jobs, "processes": min(jobs, len(items)) if parallel else 1,
                       "polars_threads": pl.thread_pool_size()}  # what a slow run's report needs to show
     write_json(summary, out_dir / "summary.json")
+    report = write_report(out_dir, tables.incidents, tables.updates, summary)
     shutil.rmtree(parts_dir, ignore_errors=True)
-    return ScanResult(summary, tables.incidents, out_dir, [*tables.written, out_dir / "summary.json"])
+    return ScanResult(summary, tables.incidents, out_dir, [*tables.written, out_dir / "summary.json", report])
 
 
 @dataclass

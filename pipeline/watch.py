@@ -42,6 +42,7 @@ from umtriage.parsers.detect import detect
 from umtriage.parsers.textio import HEAD_BYTES
 
 from .hosts import normalise_host
+from .html_report import write_report
 from .masking import load_masks
 from .output import write_json
 from .process import FileStat, ScanOptions, matcher_for
@@ -596,6 +597,7 @@ class Watcher:
             "events": list(self.events),
         }
         write_json(summary, self.out / "summary.json")
+        write_report(self.out, tables.incidents, tables.updates, summary)
         self._announce(tables.incidents)
         self.dirty = False
         self.last_write = time.time()
