@@ -22,9 +22,13 @@ from pathlib import Path
 
 import polars as pl
 
-#: Caps that keep the page bounded whatever the fleet: per host, and per evidence line.
-MAX_INCIDENTS_PER_HOST, MAX_UPDATES_PER_HOST = 50, 200
-MAX_EVIDENCE_LINES, MAX_EVIDENCE_CHARS, MAX_TEXT_CHARS = 3, 400, 2000
+#: Caps that keep the page bounded whatever the fleet. Incidents: at most 50 per host and about
+#: MAX_PAGE_INCIDENTS in all (never fewer than 5 per host); evidence: 3 lines per card, cut to
+#: share EVIDENCE_BUDGET characters (120 to 400 per line). The parquet tables keep everything.
+MAX_INCIDENTS_PER_HOST, MIN_INCIDENTS_PER_HOST, MAX_PAGE_INCIDENTS = 50, 5, 20_000
+MAX_UPDATES_PER_HOST = 200
+MAX_EVIDENCE_LINES, MIN_EVIDENCE_CHARS, MAX_EVIDENCE_CHARS, EVIDENCE_BUDGET = 3, 120, 400, 6_000_000
+MAX_TEXT_CHARS = 2000
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
 #: A current incident at this severity rank or worse (medium) makes its host "failing".
 FAILING_AT = SEVERITY_ORDER["medium"]
@@ -40,29 +44,34 @@ def _cut(text: str | None, n: int) -> str | None:
     return text if text is None or len(text) <= n else text[: n - 1] + "…"
 
 
-def _incident_rows(incidents: pl.DataFrame) -> dict[str, list[dict]]:
-    """Per host, its incidents worst first (current, severity, latest), capped."""
+def _incident_rows(incidents: pl.DataFrame) -> tuple[dict[str, list[dict]], dict[str, dict]]:
+    """Per host, its incidents worst first (current, severity, latest), capped so the page stays
+    bounded however big the fleet; cause, fix and doc link once per (signature, code) in `texts`."""
     out: dict[str, list[dict]] = {}
+    texts: dict[str, dict] = {}
     if incidents.height == 0:
-        return out
+        return out, texts
+    n_hosts = incidents["host"].n_unique()
+    per_host = max(MIN_INCIDENTS_PER_HOST, min(MAX_INCIDENTS_PER_HOST, MAX_PAGE_INCIDENTS // n_hosts))
     inc = incidents.with_columns(
         sev_rank=pl.col("severity").replace_strict(SEVERITY_ORDER, default=9, return_dtype=pl.Int32))
     inc = inc.sort(["host", "current", "sev_rank", "last_seen", "incident_id"],
                    descending=[False, True, False, True, False], nulls_last=True)
+    inc = inc.filter(pl.int_range(pl.len()).over("host") < per_host)
+    chars = max(MIN_EVIDENCE_CHARS, min(MAX_EVIDENCE_CHARS, EVIDENCE_BUDGET // max(1, inc.height * MAX_EVIDENCE_LINES)))
     for r in inc.iter_rows(named=True):
-        rows = out.setdefault(r["host"], [])
-        if len(rows) >= MAX_INCIDENTS_PER_HOST:
-            continue
-        rows.append({
+        key = f"{r['signature_id']}|{r['code'] or ''}"
+        if key not in texts:
+            texts[key] = {"cause": _cut(r["cause"], MAX_TEXT_CHARS), "fix": _cut(r["resolution"], MAX_TEXT_CHARS),
+                          "doc": r["doc_url"]}
+        out.setdefault(r["host"], []).append({
             "id": r["incident_id"], "sig": r["signature_id"], "sev": r["severity"], "code": r["code"],
-            "code_name": r["code_name"], "title": _cut(r["title"], 300), "first": _iso(r["first_seen"]),
-            "last": _iso(r["last_seen"]), "count": r["count"], "current": bool(r["current"]),
-            "resolved": _iso(r["resolved_at"]), "cause": _cut(r["cause"], MAX_TEXT_CHARS),
-            "fix": _cut(r["resolution"], MAX_TEXT_CHARS), "doc": r["doc_url"],
-            "evidence": [_cut(e, MAX_EVIDENCE_CHARS) for e in (r["evidence"] or [])[:MAX_EVIDENCE_LINES]],
+            "title": _cut(r["title"], 300), "first": _iso(r["first_seen"]), "last": _iso(r["last_seen"]),
+            "count": r["count"], "current": bool(r["current"]), "resolved": _iso(r["resolved_at"]), "text": key,
+            "evidence": [_cut(e, chars) for e in (r["evidence"] or [])[:MAX_EVIDENCE_LINES]],
             "sources": (r["sources"] or [])[:3],
         })
-    return out
+    return out, texts
 
 
 def _update_rows(updates: pl.DataFrame) -> dict[str, list[dict]]:
@@ -79,7 +88,7 @@ def _update_rows(updates: pl.DataFrame) -> dict[str, list[dict]]:
     return out
 
 
-def _host_rows(hosts: list[str], incidents: dict[str, list[dict]], updates: pl.DataFrame,
+def _host_rows(hosts: list[str], incidents: dict[str, list[dict]], texts: dict[str, dict], updates: pl.DataFrame,
                all_incidents: pl.DataFrame) -> list[dict]:
     """One summary row per host, with its current state and what to search it by."""
     ustate: dict[str, dict[str, int]] = {}
@@ -108,7 +117,7 @@ def _host_rows(hosts: list[str], incidents: dict[str, list[dict]], updates: pl.D
         rows.append({
             "host": h, "state": state, "severities": counts.get(h, {}), "incidents": totals.get(h, 0),
             "shown": len(inc), "last": max((i["last"] for i in inc if i["last"]), default=None),
-            "now": cur["title"] if cur else None, "fix": _first_step(cur["fix"]) if cur else None,
+            "now": cur["title"] if cur else None, "fix": _first_step(texts[cur["text"]]["fix"]) if cur else None,
             "updates": us,
             "codes": sorted({i["code"] for i in inc if i["code"]}),
         })
@@ -127,17 +136,17 @@ def report_data(incidents: pl.DataFrame, updates: pl.DataFrame, summary: dict) -
     hosts = sorted(set(incidents["host"].to_list() if incidents.height else [])
                    | set(updates["host"].to_list() if updates.height else [])
                    | {s["host"] for s in summary.get("sources", []) if s.get("host")})
-    inc = _incident_rows(incidents)
+    inc, texts = _incident_rows(incidents)
     upd = _update_rows(updates)
     return {
         "summary": {k: summary.get(k) for k in ("files", "bytes", "lines", "records", "rejects", "matches",
                                                 "incidents", "incidents_by_severity", "elapsed_seconds")},
         "states": list(HOST_STATES),
-        "hosts": _host_rows(hosts, inc, updates, incidents),
+        "hosts": _host_rows(hosts, inc, texts, updates, incidents),
         "incidents": inc,
+        "texts": texts,
         "updates": upd,
-        "caps": {"incidents_per_host": MAX_INCIDENTS_PER_HOST, "updates_per_host": MAX_UPDATES_PER_HOST,
-                 "evidence_lines": MAX_EVIDENCE_LINES},
+        "caps": {"updates_per_host": MAX_UPDATES_PER_HOST, "evidence_lines": MAX_EVIDENCE_LINES},
     }
 
 

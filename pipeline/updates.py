@@ -236,7 +236,7 @@ def _oms_events(df: pl.DataFrame) -> pl.DataFrame:
 
 
 EXTRACTORS: tuple[Extractor, ...] = (
-    Extractor("report-event", ("windowsupdate-classic",), ("REPORT EVENT",), _report_events),
+    Extractor("report-event", ("windowsupdate-classic",), ("Content Install", "Content Download"), _report_events),
     Extractor("title-listing", ("windowsupdate-classic", "windowsupdate-etw"), ("Title =", "UpdateId ="), _listings),
     Extractor("windows10-agent", ("windowsupdate-etw",),
               ("Title=", "installable update", "to search result", "LogHistory called",

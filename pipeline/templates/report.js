@@ -118,6 +118,7 @@
   }
 
   function card(i) {
+    const t = DATA.texts[i.text] || {};
     const c = el("div", "card " + i.sev);
     c.dataset.incident = i.id;
     const head = el("div", "card-head");
@@ -128,14 +129,14 @@
       (i.resolved ? " · resolved " + when(i.resolved) : "")));
     const body = el("div", "card-body");
     body.hidden = true;
-    body.append(el("h4", null, "Cause"), el("p", "cause", i.cause || "–"));
-    body.append(el("h4", null, "Fix"), el("div", "fix", i.fix || "–"));
+    body.append(el("h4", null, "Cause"), el("p", "cause", t.cause || "–"));
+    body.append(el("h4", null, "Fix"), el("div", "fix", t.fix || "–"));
     body.append(el("h4", null, "Evidence"));
     for (const line of i.evidence) body.append(el("pre", "evidence", line));
     if (i.sources.length) body.append(el("p", "note", "from " + i.sources.join(", ")));
-    if (i.doc && /^https:\/\//.test(i.doc)) {
+    if (t.doc && /^https:\/\//.test(t.doc)) {
       const a = el("a", "doc", "Troubleshooting article");
-      a.href = i.doc; a.target = "_blank"; a.rel = "noopener noreferrer";
+      a.href = t.doc; a.target = "_blank"; a.rel = "noopener noreferrer";
       const p = el("p"); p.append(a); body.append(p);
     }
     head.addEventListener("click", () => { body.hidden = !body.hidden; c.classList.toggle("open", !body.hidden); });
