@@ -88,8 +88,8 @@ def _update_rows(updates: pl.DataFrame) -> dict[str, list[dict]]:
     return out
 
 
-def _host_rows(hosts: list[str], incidents: dict[str, list[dict]], texts: dict[str, dict], updates: pl.DataFrame,
-               all_incidents: pl.DataFrame) -> list[dict]:
+def _host_rows(hosts: list[str], incidents: dict[str, list[dict]], texts: dict[str, dict],
+               update_rows: dict[str, list[dict]], updates: pl.DataFrame, all_incidents: pl.DataFrame) -> list[dict]:
     """One summary row per host, with its current state and what to search it by."""
     ustate: dict[str, dict[str, int]] = {}
     for host, state, n in updates.group_by("host", "state").len().iter_rows() if updates.height else ():
@@ -114,14 +114,27 @@ def _host_rows(hosts: list[str], incidents: dict[str, list[dict]], texts: dict[s
             state = "recovered"
         else:
             state = "healthy"
+        now, fix = (cur["title"], texts[cur["text"]]["fix"]) if cur else _failed_update(update_rows.get(h, []), inc,
+                                                                                        texts)
         rows.append({
             "host": h, "state": state, "severities": counts.get(h, {}), "incidents": totals.get(h, 0),
             "shown": len(inc), "last": max((i["last"] for i in inc if i["last"]), default=None),
-            "now": cur["title"] if cur else None, "fix": _first_step(texts[cur["text"]]["fix"]) if cur else None,
-            "updates": us,
+            "now": now, "fix": _first_step(fix), "updates": us,
             "codes": sorted({i["code"] for i in inc if i["code"]}),
         })
     return rows
+
+
+def _failed_update(updates: list[dict], incidents: list[dict], texts: dict[str, dict]) -> tuple[str | None,
+                                                                                               str | None]:
+    """A host failing through an update alone: its latest failed update, and the fix of the
+    host's incident with the same code when there is one."""
+    u = next((u for u in updates if u["state"] == "failed"), None)  # latest first
+    if u is None:
+        return None, None
+    inc = next((i for i in incidents if u["hr"] and i["code"] == u["hr"]), None)
+    what = f"{u['kb'] or u['title'] or u['update']} failed to install" + (f" ({u['hr']})" if u["hr"] else "")
+    return what, texts[inc["text"]]["fix"] if inc else None
 
 
 def _first_step(fix: str | None) -> str | None:
@@ -142,7 +155,7 @@ def report_data(incidents: pl.DataFrame, updates: pl.DataFrame, summary: dict) -
         "summary": {k: summary.get(k) for k in ("files", "bytes", "lines", "records", "rejects", "matches",
                                                 "incidents", "incidents_by_severity", "elapsed_seconds")},
         "states": list(HOST_STATES),
-        "hosts": _host_rows(hosts, inc, texts, updates, incidents),
+        "hosts": _host_rows(hosts, inc, texts, upd, updates, incidents),
         "incidents": inc,
         "texts": texts,
         "updates": upd,

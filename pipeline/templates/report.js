@@ -31,10 +31,10 @@
   function drawOverview() {
     const byState = DATA.states.map((s) => DATA.hosts.filter((h) => h.state === s).length);
     Plotly.newPlot("overview-chart", [{
-      type: "bar", x: DATA.states.map((s) => s.replace("_", " ")), y: byState,
+      type: "bar", x: DATA.states.map((s) => s.replace("_", " ")), cliponaxis: false, y: byState,
       marker: { color: DATA.states.map((s) => STATE_COLOR[s]) }, text: byState.map(String), textposition: "auto",
       hovertemplate: "%{x}: %{y} hosts<extra></extra>",
-    }], { title: { text: "Hosts by current state" }, margin: { t: 40, b: 40, l: 40, r: 10 }, height: 260 },
+    }], { title: { text: "Hosts by current state" }, margin: { t: 40, b: 70, l: 40, r: 10 }, height: 280 },
     PLOT_CONFIG);
     const ustates = ["installed", "failed", "pending_reboot", "downloaded", "found", "excluded", "not_selected"];
     const counts = ustates.map((s) => DATA.hosts.reduce((n, h) => n + (h.updates[s] || 0), 0));
@@ -42,7 +42,7 @@
       type: "bar", x: ustates.map((s) => s.replace("_", " ")), y: counts,
       marker: { color: ustates.map((s) => STATE_COLOR[s]) }, text: counts.map(String), textposition: "auto",
       hovertemplate: "%{x}: %{y} host × update<extra></extra>",
-    }], { title: { text: "Updates by state (host × update)" }, margin: { t: 40, b: 40, l: 40, r: 10 }, height: 260 },
+    }], { title: { text: "Updates by state (host × update)" }, margin: { t: 40, b: 70, l: 40, r: 10 }, height: 280 },
     PLOT_CONFIG);
   }
 
