@@ -10,6 +10,11 @@ the same from the logs. It runs in two steps:
    (`Matcher.needles`), so update lines that carry no error code are still cut into fields.
 2. When the tables are written, `build_updates` folds the events into UPDATE_SCHEMA rows.
 
+Needles are kept rare, since every line they keep is cut into fields on the hot path: the
+two-line `Title =` / `UpdateId =` listings and `Added update ... to search result` are common
+lines (a few % of a real log) that tell nothing the one-line ComApi forms (`Deserialized
+installable update <title>, UpdateID = ...`, `Title=..., UpdateId=...`) do not, so they are not read.
+
 A new format (ReportingEvents.log, the Linux patch extension's status files, ...) gets an update
 table by adding an Extractor for its record `format` here.
 """
@@ -29,9 +34,8 @@ STATES = ("found", "downloaded", "installed", "failed", "pending_reboot", "exclu
 #: States that end an attempt: the latest of these is the update's state.
 OUTCOMES = ("installed", "failed", "pending_reboot", "excluded", "not_selected")
 
-#: One event: a line that names an update and what happened to it. `pair` links a `Title = ...`
-#: line ("title") to the `UpdateId = ...` line right after it ("id"), done in build_updates so it
-#: works across batches and split ranges. `attempt` marks the result of one install attempt.
+#: One event: a line that names an update and what happened to it; `attempt` marks the result of
+#: one install attempt.
 EVENT_SCHEMA: dict[str, pl.DataType] = {
     "host": pl.String(),
     "source": pl.String(),
@@ -45,7 +49,6 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
     "state": pl.String(),
     "hresult": pl.String(),
     "attempt": pl.Boolean(),
-    "pair": pl.String(),
 }
 
 UPDATE_SCHEMA: dict[str, pl.DataType] = {
@@ -139,31 +142,11 @@ def _report_events(df: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-# -- WindowsUpdate.log, both forms: Title = / UpdateId = listings ----------------------------
-#: `  Title = <title>` then `  UpdateId = <guid>.<rev>` on the next line (download, deployment
-#: and install listings; the classic agent writes them after a `* ` bullet).
-TITLE_LINE = r"^\s*(?:[*#]\s+)?Title\s*=\s*(.*?)\s*$"
-UPDATE_ID_LINE = r"^\s*(?:[*#]\s+)?UpdateId\s*=\s*\{?(" + GUID + r")\}?\.\d+\s*$"
-
-
-def _listings(df: pl.DataFrame) -> pl.DataFrame:
-    title = pl.col("message").str.extract(TITLE_LINE, 1)
-    uid = pl.col("message").str.extract(UPDATE_ID_LINE, 1).str.to_uppercase()
-    g = df.with_columns(title=title, update_id=uid).filter(pl.col("title").is_not_null()
-                                                          | pl.col("update_id").is_not_null())
-    return g.select(
-        "host", "source", "format", "line_no", "ts", "update_id", "title", kb=_kb_of(pl.col("title")),
-        state=pl.lit("found"),
-        pair=pl.when(pl.col("title").is_not_null()).then(pl.lit("title")).otherwise(pl.lit("id")),
-    )
-
-
 # -- WindowsUpdate.log, Windows 10+ form -----------------------------------------------------
 #: ComApi's one-line listing: `Title=<title>, ProductName=..., UpdateId=<guid>.<rev>, ...` and
 #: `Deserialized installable update <title>, UpdateID = {<guid>.<rev>}, ...`.
 COMAPI_TITLE = r"^\s*Title=(?P<t1>.*?), ProductName=.*?UpdateId=(?P<u1>" + GUID + r")\."
 DESERIALIZED = r"^\s*Deserialized installable update (?P<t2>.*), UpdateID = \{(?P<u2>" + GUID + r")\."
-ADDED = r"^\s*Added update (?P<u3>" + GUID + r")\.\d+ to search result"
 #: The agent's install history entry, one per install result: `LogHistory called. idUpdate=
 #: {<guid>}.<rev>, resultMapped=80070643, resultUnMapped=800F0828` (newer builds: `LogHistory
 #: called for Caller=..., idUpdate=<guid>.<rev>, operation = Install, resultMapped=0, ...`).
@@ -188,10 +171,10 @@ def _etw_events(df: pl.DataFrame) -> pl.DataFrame:
     m = pl.col("message")
     g = df.with_columns(
         m.str.extract_groups(COMAPI_TITLE).alias("a"), m.str.extract_groups(DESERIALIZED).alias("b"),
-        m.str.extract_groups(ADDED).alias("c"), m.str.extract_groups(LOG_HISTORY).alias("d"),
+        m.str.extract_groups(LOG_HISTORY).alias("d"),
         m.str.extract_groups(DOWNLOADED).alias("e"), m.str.extract_groups(REBOOT_REQUIRED).alias("f"),
         m.str.extract_groups(CLASSIFIED).alias("h"),
-    ).unnest("a", "b", "c", "d", "e", "f", "h")
+    ).unnest("a", "b", "d", "e", "f", "h")
     mapped = pl.col("mapped").str.to_uppercase().str.zfill(8)
     history = pl.col("u4").is_not_null() & (pl.col("op").is_null() | (pl.col("op") == "Install"))
     state = (
@@ -204,7 +187,7 @@ def _etw_events(df: pl.DataFrame) -> pl.DataFrame:
         .otherwise(pl.lit("found"))
     )
     title = pl.coalesce("t1", "t2")
-    g = g.with_columns(update_id=pl.coalesce("u1", "u2", "u3", "u4", "u5", "u6", "u7", "u8").str.to_uppercase())
+    g = g.with_columns(update_id=pl.coalesce("u1", "u2", "u4", "u5", "u6", "u7", "u8").str.to_uppercase())
     g = g.filter(pl.col("update_id").is_not_null() & (pl.col("u4").is_null() | history))
     return g.select(
         "host", "source", "format", "line_no", "ts", "update_id", title=title, kb=_kb_of(title), state=state,
@@ -237,9 +220,8 @@ def _oms_events(df: pl.DataFrame) -> pl.DataFrame:
 
 EXTRACTORS: tuple[Extractor, ...] = (
     Extractor("report-event", ("windowsupdate-classic",), ("Content Install", "Content Download"), _report_events),
-    Extractor("title-listing", ("windowsupdate-classic", "windowsupdate-etw"), ("Title =", "UpdateId ="), _listings),
     Extractor("windows10-agent", ("windowsupdate-etw",),
-              ("Title=", "installable update", "to search result", "LogHistory called",
+              ("Title=", "installable update", "LogHistory called",
                "completed successfully, updateId", "already downloaded and are valid", "reboot required = Yes",
                "deloyment history"), _etw_events),
     Extractor("omsupdatemgmt", ("omsupdatemgmt",), ("packages to install", "package to install",
@@ -273,20 +255,11 @@ def extract_events(records: pl.DataFrame) -> pl.DataFrame:
     return pl.concat(out) if out else pl.DataFrame(schema=EVENT_SCHEMA)
 
 
-def _paired(events: pl.DataFrame) -> pl.DataFrame:
-    """Give each `UpdateId =` line the title on the line just before it; drop the title lines."""
-    titles = events.filter(pl.col("pair") == "title").select(
-        "source", line_no=pl.col("line_no") + 1, ptitle=pl.col("title"), pkb=pl.col("kb"))
-    ids = events.filter(pl.col("pair") == "id").join(titles, on=["source", "line_no"], how="left")
-    ids = ids.with_columns(title=pl.coalesce("title", "ptitle"), kb=pl.coalesce("kb", "pkb")).drop("ptitle", "pkb")
-    return pl.concat([events.filter(pl.col("pair").is_null()), ids.select(events.columns)])
-
-
 def build_updates(events: pl.DataFrame) -> pl.DataFrame:
     """One row per (host, update), in a stable order: host, then update key."""
     if events.height == 0:
         return pl.DataFrame(schema=UPDATE_SCHEMA)
-    ev = _paired(events).with_columns(update=pl.coalesce("update_id", "kb", "title")).filter(
+    ev = events.with_columns(update=pl.coalesce("update_id", "kb", "title")).filter(
         pl.col("update").is_not_null())
     ev = ev.sort(["host", "update", "ts", "source", "line_no"], nulls_last=False)
     outcome = pl.col("state").is_in(OUTCOMES)

@@ -141,8 +141,8 @@ def test_log_text_with_markup_and_quotes_cannot_run_or_break_the_page(browser: B
     uid = "1A2B3C4D-5E6F-4A1B-8C2D-3E4F5A6B7C8D"
     (folder / "WindowsUpdate.log").write_text(
         f"2024/05/14 09:40:00.0000000 7340  6120  Misc            *FAILED* [80072EE2] {EVIL_TEXT}\n"
-        f"2024/05/14 09:42:00.1000200 7340  6120  Agent             Title = {EVIL_TEXT} (KB5037768)\n"
-        f"2024/05/14 09:42:00.1000300 7340  6120  Agent             UpdateId = {uid}.1\n"
+        f"2024/05/14 09:42:00.1000200 7340  6120  ComApi          Deserialized installable update {EVIL_TEXT} "
+        f"(KB5037768), UpdateID = {{{uid}.1}}, CallbackInfo cookie length = 0\n"
         f"2024/05/14 09:55:11.3500000 7340  9992  Agent           LogHistory called. idUpdate={{{uid}}}.1, "
         "resultMapped=80070643, resultUnMapped=0\n", encoding="utf-8")
     out = tmp_path / "out"

@@ -58,8 +58,8 @@ def test_classic_report_events_of_the_sample(sample_updates: pl.DataFrame) -> No
 
 def test_windows10_install_history_of_the_sample(sample_updates: pl.DataFrame) -> None:
     """samples/WIN10-APP02/WindowsUpdate.log (Windows 10 form):
-    grep -c 'LogHistory called' -> 2: resultMapped=0 for 9E8D7C6B (KB2267602, titled by the
-    `Title =` line above its `UpdateId =` line), resultMapped=8024001E for 6D2F1C4B (KB5037768);
+    grep -c 'LogHistory called' -> 2: resultMapped=0 for 9E8D7C6B (KB2267602, titled by its
+    `Deserialized installable update` line), resultMapped=8024001E for 6D2F1C4B (KB5037768);
     grep 'classification' names E0789628-... (Definition Updates) and 0FA1201D-... (Security Updates).
     """
     assert by_kb(sample_updates, "win10-app02") == {
@@ -111,8 +111,8 @@ def test_csv_and_jsonl_are_written_and_csv_is_formula_safe(tmp_path: Path) -> No
     host.mkdir(parents=True)
     uid = "1A2B3C4D-5E6F-4A1B-8C2D-3E4F5A6B7C8D"
     (host / "WindowsUpdate.log").write_text(
-        "2024/05/14 09:42:00.1000200 7340  6120  Agent             Title = =HYPERLINK(\"http://x\") (KB5037768)\n"
-        f"2024/05/14 09:42:00.1000300 7340  6120  Agent             UpdateId = {uid}.1\n"
+        "2024/05/14 09:42:00.1000200 7340  6120  ComApi          Deserialized installable update "
+        f"=HYPERLINK(\"http://x\") (KB5037768), UpdateID = {{{uid}.1}}, CallbackInfo cookie length = 0\n"
         f"2024/05/14 09:55:11.3500000 7340  9992  Agent           LogHistory called. idUpdate={{{uid}}}.1, "
         "resultMapped=80070643, resultUnMapped=0\n", encoding="utf-8")
     out = scan(tmp_path, tmp_path / "in", extra=("--format", "csv", "--format", "jsonl"))
@@ -129,8 +129,8 @@ def test_public_windows10_log_with_two_failed_installs(tmp_path: Path) -> None:
     grep -c 'LogHistory called'                                  -> 18 install results
     grep 'LogHistory called' | grep -c 'resultMapped=0,'         -> 14 installed
     grep 'LogHistory called' | grep -c 'resultMapped=80242014'   -> 2 pending a restart
-    the other two: 576B0DD6... resultMapped=80070643 (its `Deserialized installable update` line:
-    KB5034441) and E4E4724A... resultMapped=80240017 (its `Title =` line: KB5037036).
+    the other two, titled by their `Deserialized installable update` lines: 576B0DD6...
+    resultMapped=80070643 (KB5034441) and E4E4724A... resultMapped=80240017 (KB5037036).
     """
     u = pl.read_parquet(scan(tmp_path, PUBLIC / "windowsupdate-win10-reeceketley.log") / "updates.parquet")
     tried = u.filter(pl.col("attempts") > 0)
@@ -145,8 +145,8 @@ def test_public_windows10_log_with_two_failed_installs(tmp_path: Path) -> None:
 @pytest.mark.skipif(not PUBLIC.is_dir(), reason="the shared public corpus is not here")
 def test_public_windows11_cumulative_update_waits_for_a_restart(tmp_path: Path) -> None:
     """windowsupdate-win10-privacytarget.log:
-    grep -c 'LogHistory called' -> 5: 19682DF0... resultMapped=80242014 (`Title =` line above its
-    `UpdateId =`: KB5035853), 2C6DB99F... 240006 (KB890830), three Defender updates at 0.
+    grep -c 'LogHistory called' -> 5: 19682DF0... resultMapped=80242014 (its `Deserialized
+    installable update` line: KB5035853), 2C6DB99F... 240006 (KB890830), three Defender updates at 0.
     grep -c 'get_RebootRequired exited for update 19682DF0' -> 18 later lines, all `= Yes`.
     """
     u = pl.read_parquet(scan(tmp_path, PUBLIC / "windowsupdate-win10-privacytarget.log") / "updates.parquet")
