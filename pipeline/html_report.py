@@ -15,6 +15,7 @@ import importlib.util
 import json
 import os
 import shutil
+import threading
 from datetime import datetime
 from functools import lru_cache
 from importlib import resources
@@ -184,11 +185,23 @@ def plotly_js_path() -> Path:
 
 
 @lru_cache(maxsize=1)
-def _environment():
+def _template():
     from jinja2 import Environment, PackageLoader, select_autoescape
 
-    return Environment(loader=PackageLoader("umtriage.pipeline", "templates"),
-                       autoescape=select_autoescape(default=True, default_for_string=True))
+    env = Environment(loader=PackageLoader("umtriage.pipeline", "templates"),
+                      autoescape=select_autoescape(default=True, default_for_string=True))
+    return env.get_template("report.html.j2")
+
+
+_warming: list[threading.Thread] = []
+
+
+def warm_up() -> None:
+    """Import jinja2 and compile the template on a thread while a scan runs (most of a scan's
+    time is spent in polars, outside the GIL), so writing the page at the end costs little."""
+    if not _warming:
+        _warming.append(threading.Thread(target=_template, name="umtriage-report-warm-up", daemon=True))
+        _warming[0].start()
 
 
 def render_page(data: dict, title: str = "umtriage report") -> tuple[str, str]:
@@ -197,7 +210,9 @@ def render_page(data: dict, title: str = "umtriage report") -> tuple[str, str]:
 
     folder = resources.files("umtriage.pipeline") / "templates"
     css, js = (folder / "report.css").read_text(encoding="utf-8"), (folder / "report.js").read_text(encoding="utf-8")
-    page = _environment().get_template("report.html.j2").render(
+    for t in _warming:
+        t.join()
+    page = _template().render(
         title=title, summary=data["summary"], n_hosts=len(data["hosts"]), css=Markup(css), script=Markup(js),
         plotly_js=Markup(PLOTLY_SLOT), data_json=Markup(script_json(data)),
     )

@@ -25,6 +25,7 @@ from umtriage.parsers.base import REJECT_SCHEMA
 from umtriage.parsers.detect import detect, read_head
 
 from .hosts import normalise_host
+from .html_report import warm_up as warm_up_report
 from .html_report import write_report
 from .incidents import build_incidents
 from .output import write_json, write_table
@@ -342,6 +343,7 @@ def run_scan(
     t0 = time.perf_counter()
     limits = limits or Limits()
     catalog = matcher_for(options.patterns).catalog  # fail fast on a bad --patterns folder
+    warm_up_report()
     units, problems = list_units([Path(p) for p in paths])
     out_dir.mkdir(parents=True, exist_ok=True)
     parts_dir = out_dir / ".parts"
