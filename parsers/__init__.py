@@ -6,14 +6,19 @@ Detection tries parsers by priority (cheap, specific ones first; the generic tex
 
 from __future__ import annotations
 
+from .arclog import PARSER as ARC
 from .base import ParserSpec
 from .event_csv import PARSER as EVENT_CSV
 from .event_json import PARSER as EVENT_JSON
 from .event_text import PARSER as EVENT_TEXT
 from .event_xml import PARSER as EVENT_XML
 from .evtx_events import PARSER as EVTX
+from .linuxpatchext import PARSER as LINUXPATCHEXT
 from .omsupdatemgmt import PARSER as OMSUPDATEMGMT
+from .patchext_status import PARSER as PATCHEXT_STATUS
 from .plaintext import PARSER as PLAINTEXT
+from .waagent import PARSER as WAAGENT
+from .windowspatchext import PARSER as WINDOWSPATCHEXT
 from .windowsupdate import PARSER as WINDOWSUPDATE
 from .workerlog import PARSER as WORKERLOG
 
@@ -29,6 +34,11 @@ PARSERS: dict[str, ParserSpec] = {
             EVENT_JSON,
             OMSUPDATEMGMT,
             WORKERLOG,
+            LINUXPATCHEXT,
+            PATCHEXT_STATUS,
+            WINDOWSPATCHEXT,
+            WAAGENT,
+            ARC,
             PLAINTEXT,
         ),
         key=lambda p: (p.priority, p.name),
@@ -47,6 +57,11 @@ FAMILY: dict[str, str] = {
     "event-json": "event4502",
     "omsupdatemgmt": "omsupdatemgmt",
     "workerlog": "workerlog",
+    "linuxpatchext": "patchext",
+    "patchext-status": "patchext",
+    "windowspatchext": "patchext",
+    "waagent": "waagent",
+    "arc": "arc",
     "text": "text",
 }
 

@@ -11,12 +11,14 @@ Where the offset goes after a pass depends on the format:
   classic form's time zone comes from `Logging initialized (..., tz: +0530)` banners; the zone in
   force at the offset is kept and handed to the next pass as parser state
   (`ParseContext.state["tz_min"]`), so times stay what a whole-file scan gives.
-- Formats that fold continuation lines (worker.log, omsupdatemgmt.log, generic text): their
-  parsers emit the last, possibly unfinished record as the last batch of a stream. That batch is
-  held back: it becomes the provisional part, and the offset moves to its first line (a record
-  start), so the next pass parses that record again with whatever lines followed.
+- Formats that fold continuation lines (worker.log, omsupdatemgmt.log, the Azure Update Manager,
+  waagent and Arc logs, generic text): their parsers emit the last, possibly unfinished record
+  as the last batch of a stream. That batch is held back: it becomes the provisional part, and
+  the offset moves to its first line (a record start), so the next pass parses that record
+  again with whatever lines followed.
 
-Documents (event XML/CSV/JSON exports, EVTX) are not tailed; watch parses them as a whole.
+Documents (event XML/CSV/JSON exports, EVTX, the patch extensions' .status JSON) are not tailed;
+watch parses them as a whole, and a rewrite replaces everything the earlier content gave.
 """
 
 from __future__ import annotations
@@ -42,10 +44,12 @@ from .streams import RangeStream
 FP_BYTES = 256
 #: Bytes before the checkpoint hashed to confirm that a file still holds what was read.
 CHECK_BYTES = 256
-#: Line formats read incrementally; any other format is parsed again as a whole when it changes.
-TAILABLE = frozenset({"windowsupdate", "omsupdatemgmt", "workerlog", "text"})
-#: Of those, the ones whose records may take continuation lines that are still to come.
-FOLDING = frozenset({"omsupdatemgmt", "workerlog", "text"})
+#: Of the line formats, those whose records may take continuation lines that are still to come
+#: (Azure Update Manager core/ext logs, the Windows patch extension's, waagent.log, Arc's logrus).
+FOLDING = frozenset({"omsupdatemgmt", "workerlog", "text", "linuxpatchext", "windowspatchext", "waagent", "arc"})
+#: Line formats read incrementally; any other format (documents such as the patch extensions'
+#: JSON .status files, which are rewritten whole) is parsed again as a whole when it changes.
+TAILABLE = frozenset({"windowsupdate"}) | FOLDING
 
 _BANNER_TEXT = "Logging initialized"
 _CLASSIC = re.compile(CLASSIC_LINE)

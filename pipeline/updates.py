@@ -90,7 +90,7 @@ class Extractor:
     """Update events from the records of some formats.
 
     `needles`: literals (matched case-insensitively) one of which every line it reads holds;
-    `extract`: records (host, source, format, line_no, ts, message) -> events (any EVENT_SCHEMA
+    `extract`: records (host, source, format, line_no, ts, kind, message, raw) -> events (any EVENT_SCHEMA
     columns; the rest are added as nulls).
     """
 
@@ -218,12 +218,33 @@ def _oms_events(df: pl.DataFrame) -> pl.DataFrame:
                     attempt=pl.col("state") == "failed")
 
 
+# -- Azure Update Manager: the patch extensions' status files (parsers/patchext_status.py) ------
+#: One `patch` record per patch the status lists in a state worth a record; `raw` is the patch's
+#: own JSON (patchId, name, version, classifications, patchInstallationState).
+PATCH_STATE = {"Installed": "installed", "Failed": "failed", "Pending": "found", "Excluded": "excluded",
+               "NotSelected": "not_selected"}
+
+
+def _status_patches(df: pl.DataFrame) -> pl.DataFrame:
+    raw = pl.col("raw")
+    g = df.filter(pl.col("kind") == "patch").with_columns(
+        state=raw.str.json_path_match("$.patchInstallationState").replace_strict(PATCH_STATE, default=None),
+        name=raw.str.json_path_match("$.name"), version=raw.str.json_path_match("$.version"),
+        update_id=raw.str.json_path_match("$.patchId"),
+        classification=raw.str.json_path_match("$.classifications[0]"),
+    ).filter(pl.col("state").is_not_null() & pl.col("name").is_not_null())
+    title = pl.concat_str("name", pl.lit(" "), "version", ignore_nulls=True)
+    return g.select("host", "source", "format", "line_no", "ts", "update_id", "state", "classification",
+                    title=title, kb=_kb_of(title), attempt=pl.col("state").is_in(["installed", "failed"]))
+
+
 EXTRACTORS: tuple[Extractor, ...] = (
     Extractor("report-event", ("windowsupdate-classic",), ("Content Install", "Content Download"), _report_events),
     Extractor("windows10-agent", ("windowsupdate-etw",),
               ("Title=", "installable update", "LogHistory called",
                "completed successfully, updateId", "already downloaded and are valid", "reboot required = Yes",
                "deloyment history"), _etw_events),
+    Extractor("patchext-status", ("patchext-status",), ("Patch ",), _status_patches),
     Extractor("omsupdatemgmt", ("omsupdatemgmt",), ("packages to install", "package to install",
                                                     "Unexpected return code"), _oms_events),
 )
@@ -241,7 +262,8 @@ def _conform(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def extract_events(records: pl.DataFrame) -> pl.DataFrame:
-    """Update events of a batch of prepared records (host, source, format, line_no, ts, message)."""
+    """Update events of a batch of prepared records (host, source, format, line_no, ts, kind,
+    message, raw)."""
     out = []
     for ex in EXTRACTORS:
         part = records.filter(pl.col("format").is_in(ex.formats))
@@ -249,7 +271,7 @@ def extract_events(records: pl.DataFrame) -> pl.DataFrame:
             continue
         part = part.filter(pl.col("message").str.contains_any(list(ex.needles), ascii_case_insensitive=True))
         if part.height:
-            got = ex.extract(part.select("host", "source", "format", "line_no", "ts", "message"))
+            got = ex.extract(part.select("host", "source", "format", "line_no", "ts", "kind", "message", "raw"))
             if got.height:
                 out.append(_conform(got))
     return pl.concat(out) if out else pl.DataFrame(schema=EVENT_SCHEMA)

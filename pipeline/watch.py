@@ -390,7 +390,9 @@ class Watcher:
             self._relabel(t, logical, unit, fd)
         if t.fp_len < FP_BYTES and size > t.fp_len:
             t.fp_len, t.fp = head_print(fd, size)
-        if t.head_len < HEAD_BYTES and size > t.head_len:
+        # detection is redone while the head grows, and after a rename (Arc and Windows patch
+        # extension logs are told by their names too)
+        if (t.head_len < HEAD_BYTES and size > t.head_len) or t.id in moved:
             head = pread(fd, min(size, HEAD_BYTES), 0)
             det = detect(logical, head, self.options.forced_format)
             now_parser = det.parser.name if det.parser and not det.parser.binary else None

@@ -1,7 +1,8 @@
 """Build samples/fleet.zip and samples/fleet.tar.gz: byte-for-byte reproducible demo bundles.
 
 Each bundle holds one Windows host (both WindowsUpdate.log forms, several event 4502 export
-forms) and one Linux host (omsupdatemgmt.log, worker.log). Run from the repo root:
+forms) and one Linux host (omsupdatemgmt.log, worker.log). Also writes the Azure Update Manager
+host folders samples/AUM-LNX07 and samples/ARC-WIN08 (tests/azure_fixtures.py). Run from the repo root:
     .venv/bin/python tests/build_samples.py
 """
 
@@ -18,6 +19,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from azure_fixtures import HOSTS  # noqa: E402
 from event_fixtures import write_samples  # noqa: E402
 from linux_fixtures import write_linux_samples  # noqa: E402
 
@@ -96,8 +98,14 @@ def bundles() -> dict[str, bytes]:
     return {"fleet.zip": build_zip(zip_members), "fleet.tar.gz": build_tgz(tar_members)}
 
 
+def host_folders() -> dict[str, bytes]:
+    """The Azure Update Manager host folders' files by path under samples/."""
+    return {f"{host}/{rel}": text.encode("utf-8") for host, files in HOSTS.items() for rel, text in files.items()}
+
+
 def main() -> None:
-    for name, data in bundles().items():
+    for name, data in {**bundles(), **host_folders()}.items():
+        (SAMPLES / name).parent.mkdir(parents=True, exist_ok=True)
         (SAMPLES / name).write_bytes(data)
         print(f"wrote samples/{name} ({len(data):,} bytes)")
 

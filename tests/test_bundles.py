@@ -6,7 +6,7 @@ import zipfile
 from pathlib import Path
 
 import polars as pl
-from build_samples import bundles
+from build_samples import bundles, host_folders
 from conftest import SAMPLES, run_cli
 
 ETW_LINE = "2024/05/13 21:03:14.9931102 1244  5528  Agent           * END * Finding updates CallerId = Update;x, " \
@@ -16,6 +16,8 @@ ETW_LINE = "2024/05/13 21:03:14.9931102 1244  5528  Agent           * END * Find
 def test_sample_bundles_are_reproducible() -> None:
     for name, data in bundles().items():
         assert (SAMPLES / name).read_bytes() == data, f"samples/{name} is stale: run tests/build_samples.py"
+    for name, data in host_folders().items():
+        assert (SAMPLES / name).read_bytes() == data, f"samples/{name} is stale: run tests/build_samples.py"
 
 
 def test_samples_give_incidents_for_every_host_from_every_input_kind(tmp_path: Path) -> None:
@@ -23,11 +25,13 @@ def test_samples_give_incidents_for_every_host_from_every_input_kind(tmp_path: P
     assert r.returncode == 0, r.stderr
     inc = pl.read_parquet(tmp_path / "incidents.parquet")
     hosts = set(inc["host"])
-    assert hosts == {"srv-wsus01", "win10-app02", "hyb-worker03", "lnx-web04", "win-sql05", "lnx-db06"}
+    assert hosts == {"srv-wsus01", "win10-app02", "hyb-worker03", "lnx-web04", "win-sql05", "lnx-db06",
+                     "aum-lnx07", "arc-win08"}
     m = pl.read_parquet(tmp_path / "matches.parquet")
     kinds = set(m["format"])
     assert kinds >= {"windowsupdate-classic", "windowsupdate-etw", "event-xml", "event-csv", "event-json",
-                     "event-text", "omsupdatemgmt", "workerlog", "text"}
+                     "event-text", "omsupdatemgmt", "workerlog", "text", "linuxpatchext", "patchext-status",
+                     "windowspatchext"}
     for host in hosts:
         assert inc.filter(pl.col("host") == host).height > 0
     sources = set(m["source"])

@@ -92,7 +92,8 @@ def sample_report(tmp_path_factory) -> Path:
 def test_sample_report_shows_hosts_timeline_cards_and_search(browser: BrowserContext, sample_report: Path) -> None:
     w = Watched(browser, sample_report)
     page = w.page
-    assert w.host_rows() == ["hyb-worker03", "lnx-db06", "lnx-web04", "srv-wsus01", "win-sql05", "win10-app02"]
+    assert w.host_rows() == ["arc-win08", "aum-lnx07", "hyb-worker03", "lnx-db06", "lnx-web04", "srv-wsus01",
+                             "win-sql05", "win10-app02"]
     # the fleet overview and the timeline are drawn: plotly's SVG with bars / lines in it
     assert page.locator("#overview-chart svg.main-svg").count() >= 1
     assert page.locator("#overview-chart .point path").count() >= 1
@@ -115,14 +116,14 @@ def test_sample_report_shows_hosts_timeline_cards_and_search(browser: BrowserCon
     update_rows = page.locator("#update-table tbody tr").all_text_contents()
     assert any("KB5034275" in r and "failed" in r and "0x80070005" in r for r in update_rows)
     # search narrows the host list: by name, and by a KB that failed on three hosts
-    page.fill("#search", "lnx")
+    page.fill("#search", "lnx-")
     page.wait_for_function("document.querySelectorAll('#host-table tbody tr').length === 2")
     assert w.host_rows() == ["lnx-db06", "lnx-web04"]
     page.fill("#search", "kb5034275")
     page.wait_for_function("document.querySelector('#match-count').textContent.startsWith('3 of')")
     assert w.host_rows() == ["hyb-worker03", "srv-wsus01", "win-sql05"]
     page.fill("#search", "")
-    page.wait_for_function("document.querySelectorAll('#host-table tbody tr').length === 6")
+    page.wait_for_function("document.querySelectorAll('#host-table tbody tr').length === 8")
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "report-samples.png"
     page.screenshot(path=str(shot), full_page=True)

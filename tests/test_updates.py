@@ -7,6 +7,7 @@ the command that counts it.
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from pathlib import Path
 
@@ -100,7 +101,8 @@ def test_reporting_events_shape_is_read_by_the_same_extractor() -> None:
             "Installation Failure: Windows failed to install the following update with error 0x80070643: "
             "2024-02 Cumulative Update for .NET Framework (KB5034275).")
     rec = pl.DataFrame({"host": ["h"], "source": ["s"], "format": ["windowsupdate-classic"], "line_no": [1],
-                        "ts": pl.Series([None], dtype=pl.Datetime("us", "UTC")), "message": [line]})
+                        "ts": pl.Series([None], dtype=pl.Datetime("us", "UTC")), "kind": ["line"], "message": [line],
+                        "raw": [line]})
     ev = extract_events(rec)
     assert ev.select("update_id", "kb", "state", "hresult").rows() == [
         ("8F4E6D21-0B7A-4C93-A15E-6D2C9B0F7E42", "KB5034275", "failed", "0x80070643")]
@@ -179,3 +181,25 @@ def test_watch_writes_the_same_updates_and_a_report(tmp_path: Path) -> None:
     assert batch.height == 3
     page = (watched / "report.html").read_text(encoding="utf-8")
     assert "KB5034275" in page and "srv-wsus01" in page
+
+
+def test_patch_extension_status_of_the_sample(sample_updates: pl.DataFrame) -> None:
+    """samples/AUM-LNX07/.../status/3.status, counted with
+    grep -o '\\"patchInstallationState\\": \\"[A-Za-z]*' 3.status | sort | uniq -c
+    -> Failed 1 (libssl1.1), Pending 2 (openssl, linux-image-generic), Installed 1, NotSelected 1.
+    The status parser gives records for the failed and pending patches only (its PATCH_STATES)."""
+    rows = sample_updates.filter(pl.col("host") == "aum-lnx07").select("title", "classification", "state").rows()
+    assert rows == [("libssl1.1 1.1.1f-1ubuntu2.22", "Security", "failed"),
+                    ("linux-image-generic 5.4.0.182.180", "Critical", "found"),
+                    ("openssl 1.1.1f-1ubuntu2.22", "Security", "found")]
+
+
+def test_every_patch_state_of_a_status_maps_to_an_update_state() -> None:
+    states = ["Installed", "Failed", "Pending", "Excluded", "NotSelected"]
+    raws = [json.dumps({"patchId": f"p{k}_1.0", "name": f"p{k}", "version": "1.0", "classifications": ["Other"],
+                        "patchInstallationState": s}) for k, s in enumerate(states)]
+    n = len(raws)
+    rec = pl.DataFrame({"host": ["h"] * n, "source": ["3.status"] * n, "format": ["patchext-status"] * n,
+                        "line_no": [1] * n, "ts": pl.Series([None] * n, dtype=pl.Datetime("us", "UTC")),
+                        "kind": ["patch"] * n, "message": [f"Patch {s}: x" for s in states], "raw": raws})
+    assert extract_events(rec)["state"].to_list() == ["installed", "failed", "found", "excluded", "not_selected"]
