@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from conftest import REPO, SAMPLES, run_cli
-from playwright.sync_api import BrowserContext, Page, sync_playwright
+from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from umtriage.pipeline.html_report import MAX_EVIDENCE_CHARS, MAX_EVIDENCE_LINES, MAX_PAGE_INCIDENTS, write_report
 from umtriage.pipeline.incidents import INCIDENT_SCHEMA
@@ -117,13 +117,13 @@ def test_sample_report_shows_hosts_timeline_cards_and_search(browser: BrowserCon
     assert any("KB5034275" in r and "failed" in r and "0x80070005" in r for r in update_rows)
     # search narrows the host list: by name, and by a KB that failed on three hosts
     page.fill("#search", "lnx-")
-    page.wait_for_function("document.querySelectorAll('#host-table tbody tr').length === 2")
+    expect(page.locator("#host-table tbody tr")).to_have_count(2)
     assert w.host_rows() == ["lnx-db06", "lnx-web04"]
     page.fill("#search", "kb5034275")
-    page.wait_for_function("document.querySelector('#match-count').textContent.startsWith('3 of')")
+    expect(page.locator("#match-count")).to_have_text(re.compile(r"^3 of "))
     assert w.host_rows() == ["hyb-worker03", "srv-wsus01", "win-sql05"]
     page.fill("#search", "")
-    page.wait_for_function("document.querySelectorAll('#host-table tbody tr').length === 8")
+    expect(page.locator("#host-table tbody tr")).to_have_count(8)
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "report-samples.png"
     page.screenshot(path=str(shot), full_page=True)
@@ -167,7 +167,7 @@ def test_log_text_with_markup_and_quotes_cannot_run_or_break_the_page(browser: B
     assert EVIL_TEXT in evidence
     assert any(EVIL_TEXT in t for t in page.locator("#update-table tbody td").all_text_contents())
     page.fill("#search", "onerror")
-    page.wait_for_function("document.querySelector('#match-count').textContent.startsWith('1 of')")
+    expect(page.locator("#match-count")).to_have_text(re.compile(r"^1 of "))
     w.check_clean()
 
 
@@ -212,7 +212,7 @@ def test_thousands_of_hosts_render_one_page_of_rows_and_stay_bounded(browser: Br
     assert w.host_rows()[0] == "host00050"
     assert page.locator("#incident-note").text_content().startswith(f"showing the {per_host} worst of 20")
     page.select_option("#state-filter", "recovered")
-    page.wait_for_function("document.querySelector('#match-count').textContent === '1500 of 3000 hosts'")
+    expect(page.locator("#match-count")).to_have_text("1500 of 3000 hosts")
     w.check_clean()
 
 
