@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .arclog import PARSER as ARC
 from .base import ParserSpec
+from .cbs import PARSER as CBS
 from .event_csv import PARSER as EVENT_CSV
 from .event_json import PARSER as EVENT_JSON
 from .event_text import PARSER as EVENT_TEXT
@@ -17,10 +18,12 @@ from .linuxpatchext import PARSER as LINUXPATCHEXT
 from .omsupdatemgmt import PARSER as OMSUPDATEMGMT
 from .patchext_status import PARSER as PATCHEXT_STATUS
 from .plaintext import PARSER as PLAINTEXT
+from .reporting_events import PARSER as REPORTING_EVENTS
 from .waagent import PARSER as WAAGENT
 from .windowspatchext import PARSER as WINDOWSPATCHEXT
 from .windowsupdate import PARSER as WINDOWSUPDATE
 from .workerlog import PARSER as WORKERLOG
+from .wu_etl import PARSER as WU_ETL
 
 PARSERS: dict[str, ParserSpec] = {
     p.name: p
@@ -40,6 +43,9 @@ PARSERS: dict[str, ParserSpec] = {
             WAAGENT,
             ARC,
             PLAINTEXT,
+            WU_ETL,
+            REPORTING_EVENTS,
+            CBS,
         ),
         key=lambda p: (p.priority, p.name),
     )
@@ -63,6 +69,9 @@ FAMILY: dict[str, str] = {
     "waagent": "waagent",
     "arc": "arc",
     "text": "text",
+    "windowsupdate-etl": "windowsupdate",
+    "reportingevents": "windowsupdate",
+    "cbs": "cbs",
 }
 
 __all__ = ["FAMILY", "PARSERS"]

@@ -7,6 +7,7 @@ pipeline's job, done once, vectorised, for every format alike.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -136,11 +137,32 @@ SRC_REJECT_SCHEMA: dict[str, pl.DataType] = {SRC: pl.UInt32(), **{k: v for k, v 
                                                                   if k != "source"}}
 
 
+#: How a NUL run shows in a framed line (parsers/textio.py); such a line is flagged `too_long`
+#: and rejected as `nul_run`.
+_NUL_TEXT = re.compile(r"<\d+ NUL bytes>")
+
+
+def nul_run_text(n: int) -> str:
+    """The framed text standing for a run of `n` NUL bytes."""
+    return f"<{n} NUL bytes>"
+
+
+def framed_reject_reason(text: str) -> str:
+    """The reject reason of a framed line flagged `too_long`: a NUL run, or a line too long."""
+    return "nul_run" if _NUL_TEXT.search(text) else "line_too_long"
+
+
 def line_rejects(lines: pl.DataFrame, reason: str, *keep: str) -> pl.DataFrame:
-    """Rejects (SRC_REJECT_SCHEMA, after the `keep` columns) for framed lines, raw text cut."""
+    """Rejects (SRC_REJECT_SCHEMA, after the `keep` columns) for framed lines, raw text cut.
+
+    `line_too_long` is what a parser calls every framed line flagged `too_long`; the NUL runs
+    among them are named `nul_run` here, so no parser needs to tell them apart.
+    """
+    why = pl.lit(reason, dtype=pl.String)
+    if reason == "line_too_long":
+        why = pl.when(pl.col("line").str.contains(_NUL_TEXT.pattern)).then(pl.lit("nul_run")).otherwise(why)
     return lines.select(
-        *keep, SRC, "line_no", "byte_offset", reason=pl.lit(reason, dtype=pl.String),
-        raw=pl.col("line").str.slice(0, RAW_CUT),
+        *keep, SRC, "line_no", "byte_offset", reason=why, raw=pl.col("line").str.slice(0, RAW_CUT),
     )
 
 

@@ -23,15 +23,32 @@ class Detection:
 
 
 def read_head(stream: BinaryIO) -> bytes:
-    """Read up to HEAD_BYTES without assuming the stream can seek."""
+    """Read up to HEAD_BYTES without assuming the stream can seek.
+
+    A read that fails after some bytes came (a damaged archive member) ends the head there;
+    the failure comes again on the next read, once what came before it can be parsed.
+    """
     chunks, need = [], HEAD_BYTES
     while need > 0:
-        b = stream.read(need)
+        try:
+            b = stream.read(need)
+        except Exception:
+            if not chunks:
+                raise
+            break
         if not b:
             break
         chunks.append(b)
         need -= len(b)
     return b"".join(chunks)
+
+
+def _claims(spec: ParserSpec, head: Head) -> bool:
+    """spec.detect(head), False when a hostile head makes the detector raise (a 5,000-digit id)."""
+    try:
+        return bool(spec.detect(head))
+    except (RecursionError, ValueError, OverflowError, ArithmeticError, TypeError, IndexError, KeyError):
+        return False
 
 
 def detect(name: str, head_bytes: bytes, forced: str | None = None) -> Detection:
@@ -45,11 +62,11 @@ def detect(name: str, head_bytes: bytes, forced: str | None = None) -> Detection
     if not head_bytes:
         return Detection(None, head, bom_len, "empty")
     for spec in PARSERS.values():
-        if spec.binary and spec.detect(head):
+        if spec.binary and _claims(spec, head):
             return Detection(spec, head, 0)
     if binary:
         return Detection(None, head, bom_len, "binary")
     for spec in PARSERS.values():
-        if not spec.binary and spec.detect(head):
+        if not spec.binary and _claims(spec, head):
             return Detection(spec, head, bom_len)
     return Detection(None, head, bom_len, "unknown_format")

@@ -251,6 +251,31 @@ def row_from_powershell(obj: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
+# --- one damaged event -----------------------------------------------------------------------
+
+#: What turning one event into a row can raise on hostile values: nesting deeper than the
+#: interpreter's stack (RecursionError), a number past Python's int-string limit (ValueError),
+#: a time past datetime's range (OverflowError). Caught per event, so only that event is lost.
+EVENT_ERRORS: tuple[type[BaseException], ...] = (RecursionError, ValueError, OverflowError, ArithmeticError,
+                                                 TypeError, IndexError, KeyError)
+
+
+def event_error_reason(exc: BaseException) -> str:
+    """The reject reason for an event that raised one of EVENT_ERRORS."""
+    if isinstance(exc, RecursionError):
+        return "nesting_too_deep"
+    if isinstance(exc, OverflowError):
+        return "value_out_of_range"
+    if isinstance(exc, ValueError) and "digits" in str(exc):
+        return "number_too_long"
+    return "bad_value"
+
+
+def event_error_text(exc: BaseException, raw: str) -> str:
+    """Raw text of such a reject: what went wrong, then the start of the event."""
+    return f"{type(exc).__name__}: {str(exc)[:200]}: {raw[:RAW_CUT]}"
+
+
 # --- building batches ------------------------------------------------------------------------
 
 _ROW_SCHEMA: dict[str, pl.DataType] = {

@@ -21,12 +21,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from .base import Batch, Head, ParseContext, ParserSpec
+from .base import Batch, Head, ParseContext, ParserSpec, framed_reject_reason
 from .event_common import (
+    EVENT_ERRORS,
     POWERSHELL_KEYS,
     as_int,
     as_text,
     clean_message,
+    event_error_reason,
     level_from_name,
     make_batch,
     parse_event_time,
@@ -137,7 +139,8 @@ class _LineFeed:
                 raise StopIteration
             line_no, offset, text, too_long = item
             if too_long:
-                self.rejects.append({"line_no": line_no, "byte_offset": offset, "reason": "line_too_long", "raw": text})
+                self.rejects.append({"line_no": line_no, "byte_offset": offset,
+                                     "reason": framed_reject_reason(text), "raw": text})
                 continue
             self.pending.append((line_no, offset, text))
             return text + "\n"
@@ -219,6 +222,20 @@ def _read_layout(feed: _LineFeed) -> tuple[Layout | None, list[tuple[int, int, s
         return layout_of(text, peek), seen
 
 
+def _take_row(out: _Rows, fields: list[str], lines: list[tuple[int, int, str]], layout: Layout) -> None:
+    """One parsed CSV row into a record, a continuation of the open one, or a reject."""
+    if layout.viewer:
+        row = _viewer_row(fields, layout)
+        if row is not None:
+            out.add(row, lines, hold=True)
+        elif not out.extend(fields, lines, layout.delimiter):
+            out.reject("bad_row", lines)
+    elif len(fields) != len(layout.columns):
+        out.reject("bad_row", lines)
+    else:
+        out.add(row_from_powershell(dict(zip(layout.columns, fields, strict=True))), lines, hold=False)
+
+
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
     """Yield batches of event records from an Event Viewer or Export-Csv file."""
     if csv.field_size_limit() < MAX_FIELD:
@@ -246,16 +263,10 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
         lines, feed.pending = feed.pending, []
         if not fields or not any(f.strip() for f in fields):
             continue  # blank line between rows
-        if layout.viewer:
-            row = _viewer_row(fields, layout)
-            if row is not None:
-                out.add(row, lines, hold=True)
-            elif not out.extend(fields, lines, layout.delimiter):
-                out.reject("bad_row", lines)
-        elif len(fields) != len(layout.columns):
-            out.reject("bad_row", lines)
-        else:
-            out.add(row_from_powershell(dict(zip(layout.columns, fields, strict=True))), lines, hold=False)
+        try:
+            _take_row(out, fields, lines, layout)
+        except EVENT_ERRORS as exc:  # a 5,000-digit id, a time out of range: only this row is lost
+            out.reject(event_error_reason(exc), lines)
         if len(out.records) + len(out.rejects) >= BATCH_UNITS:
             yield make_batch(out.records, out.rejects + feed.rejects, feed.consumed - mark, ctx, NAME)
             out.records, out.rejects, feed.rejects, mark = [], [], [], feed.consumed

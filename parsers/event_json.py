@@ -15,7 +15,14 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from .base import Batch, Head, ParseContext, ParserSpec
-from .event_common import CharReader, DocumentScan, row_from_powershell
+from .event_common import (
+    EVENT_ERRORS,
+    CharReader,
+    DocumentScan,
+    event_error_reason,
+    event_error_text,
+    row_from_powershell,
+)
 
 NAME = "event-json"
 
@@ -102,11 +109,13 @@ class _Reader(DocumentScan):
         last_line = r.where(end - 1)[0]
         try:
             obj = json.loads(text)
+            row = row_from_powershell(obj) if isinstance(obj, dict) else None
         except json.JSONDecodeError as exc:
             self.reject("malformed_json", r.pos, f"{exc}: {text}")
+        except EVENT_ERRORS as exc:  # deep nesting, a 5,000-digit number, a time out of range
+            self.reject(event_error_reason(exc), r.pos, event_error_text(exc, text))
         else:
-            if isinstance(obj, dict):
-                row = row_from_powershell(obj)
+            if row is not None:
                 row.update(line_no=line, line_count=last_line - line + 1, byte_offset=offset, raw=text)
                 self.rows.append(row)
             else:

@@ -13,8 +13,18 @@ import re
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from .base import RAW_CUT, Batch, Head, ParseContext, ParserSpec
-from .event_common import as_int, as_text, clean_message, level_from_name, make_batch, parse_event_time
+from .base import RAW_CUT, Batch, Head, ParseContext, ParserSpec, framed_reject_reason
+from .event_common import (
+    EVENT_ERRORS,
+    as_int,
+    as_text,
+    clean_message,
+    event_error_reason,
+    event_error_text,
+    level_from_name,
+    make_batch,
+    parse_event_time,
+)
 from .event_xml import EventXmlError, row_from_xml
 from .textio import context_lines
 
@@ -57,8 +67,9 @@ def detect(head: Head) -> bool:
     for i, line in enumerate(lines[:5]):
         found = _label(line)
         if found is not None and found[0] == "log":
-            labels = dict(filter(None, map(_label, lines[i + 1 : i + 12])))
-            return "source" in labels and as_int(labels.get("event_id")) is not None
+            labels = dict(reversed(list(filter(None, map(_label, lines[i + 1 : i + 12])))))  # the first block's
+            event_id = labels.get("event_id", "")
+            return "source" in labels and event_id.isdigit() and len(event_id) < 20
     return False
 
 
@@ -140,6 +151,15 @@ class _Block:
         return row
 
 
+def _close(block: _Block, rows: list[dict[str, Any]], rejects: list[dict[str, Any]]) -> None:
+    """The finished block as a record, or as a reject when one of its values cannot be held."""
+    try:
+        rows.append(block.row())
+    except EVENT_ERRORS as exc:  # a 5,000-digit event id, a time out of range
+        rejects.append({"line_no": block.line_no, "byte_offset": block.offset, "reason": event_error_reason(exc),
+                        "raw": event_error_text(exc, "\n".join(block.raw))})
+
+
 def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
     """Yield batches of event records, one per `Log Name:` block."""
     rows: list[dict[str, Any]] = []
@@ -151,12 +171,13 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
         for line_no, offset, text, too_long in zip(*cols, strict=True):
             lines += 1
             if too_long:
-                rejects.append({"line_no": line_no, "byte_offset": offset, "reason": "line_too_long", "raw": text})
+                rejects.append({"line_no": line_no, "byte_offset": offset, "reason": framed_reject_reason(text),
+                                "raw": text})
                 continue
             found = _label(text)
             if found is not None and found[0] == "log":
                 if block is not None:
-                    rows.append(block.row())
+                    _close(block, rows, rejects)
                 block = _Block(line_no, offset)
                 block.add(line_no, text)
             elif block is not None:
@@ -167,7 +188,7 @@ def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
             yield make_batch(rows, rejects, lines, ctx, NAME)
             rows, rejects, lines = [], [], 0
     if block is not None:
-        rows.append(block.row())
+        _close(block, rows, rejects)
     yield make_batch(rows, rejects, lines, ctx, NAME)
 
 

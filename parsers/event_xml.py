@@ -19,11 +19,14 @@ from defusedxml import DefusedXmlException
 
 from .base import Batch, Head, ParseContext, ParserSpec
 from .event_common import (
+    EVENT_ERRORS,
     CharReader,
     DocumentScan,
     as_int,
     as_text,
     clean_message,
+    event_error_reason,
+    event_error_text,
     level_from_name,
     parse_event_time,
 )
@@ -139,7 +142,8 @@ def row_from_xml(text: str) -> dict[str, Any]:
     """Parse one event's XML text safely and return its record fields.
 
     Raises EventXmlError with reason `dtd_refused` (DTD, entity declaration or external
-    reference) or `malformed_xml` (not well-formed, or not an Event element).
+    reference), `malformed_xml` (not well-formed, or not an Event element), or one of
+    `event_error_reason`'s (a value no record can hold).
     """
     try:
         root = SafeET.fromstring(text, forbid_dtd=True)
@@ -147,9 +151,14 @@ def row_from_xml(text: str) -> dict[str, Any]:
         raise EventXmlError("dtd_refused", str(exc)) from exc
     except ParseError as exc:
         raise EventXmlError("malformed_xml", str(exc)) from exc
+    except EVENT_ERRORS as exc:  # nesting deeper than the stack
+        raise EventXmlError(event_error_reason(exc), event_error_text(exc, "")) from exc
     if _local(root.tag) != "Event":
         raise EventXmlError("malformed_xml", f"root element is {_local(root.tag)}, not Event")
-    return row_from_element(root)
+    try:
+        return row_from_element(root)
+    except EVENT_ERRORS as exc:  # a 5,000-digit record id, a time out of range
+        raise EventXmlError(event_error_reason(exc), event_error_text(exc, "")) from exc
 
 
 def detect(head: Head) -> bool:

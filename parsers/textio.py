@@ -7,13 +7,14 @@ huge lines and undecodable bytes are handled once, the same way, for every forma
 from __future__ import annotations
 
 import codecs
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
 import polars as pl
 
-from .base import RAW_CUT, ParseContext
+from .base import RAW_CUT, ParseContext, nul_run_text
 
 HEAD_BYTES = 64 * 1024
 #: Below this many bytes, line framing is done in Python (cheaper than a polars reader call).
@@ -52,17 +53,49 @@ def sniff_encoding(head: bytes) -> tuple[str, int]:
 _CONTROL_BYTES = bytes(b for b in range(32) if b < 9 or (13 < b < 32 and b != 27))
 
 
+#: UTF-16LE/BE text of the Latin range: a character byte beside a NUL byte, at least 4 in a row.
+_UTF16_RUN = re.compile(rb"(?:[\x01-\xff]\x00){4,}|(?:\x00[\x01-\xff]){4,}")
+_NUL_RUN = re.compile(rb"\x00+")
+#: A text head may hold this many NUL runs (a crash leaves one or two); binaries hold hundreds.
+MAX_TEXT_NUL_RUNS = 16
+_PRINTABLE = bytes(range(32, 127)) + b"\t\n\r"
+
+
 def looks_binary(head: bytes, encoding: str) -> bool:
-    """True for content that is not text in the sniffed encoding (NULs, control bytes)."""
+    """True for content that is not text in the sniffed encoding (NULs, control bytes).
+
+    A few NUL runs (a crash leaves them where the file was preallocated) or a UTF-16 part in a
+    UTF-8 log do not make a log binary: only what lies outside them is judged, so one NUL at
+    byte 300 does not lose a WindowsUpdate.log. Executables, images and ETL traces scatter
+    NULs everywhere and stay binary.
+    """
     if encoding.startswith("utf-16"):
         return False
     sample = head[:8192]
     if not sample:
         return False
     if b"\x00" in sample:
-        return True
+        return _binary_with_nuls(head[:HEAD_BYTES])
     controls = len(sample) - len(sample.translate(None, _CONTROL_BYTES))
     return controls > 0.1 * len(sample)
+
+
+def _binary_with_nuls(sample: bytes) -> bool:
+    """Judge a head holding NULs by the bytes outside its UTF-16 parts and NUL runs."""
+    rest = _UTF16_RUN.sub(b"", sample)
+    if len(_NUL_RUN.findall(rest)) > MAX_TEXT_NUL_RUNS:
+        return True
+    rest = rest.replace(b"\x00", b"")
+    if not rest:
+        return len(_UTF16_RUN.findall(sample)) == 0  # all NULs: nothing to read
+    controls = len(rest) - len(rest.translate(None, _CONTROL_BYTES))
+    try:
+        rest.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(rest) - 4:  # not UTF-8 (an end cut by the head limit is): cp1252 or binary
+            printable = len(rest) - len(rest.translate(None, _PRINTABLE))
+            return controls > 0.01 * len(rest) or printable < 0.7 * len(rest)
+    return controls > 0.01 * len(rest)
 
 
 def decode_head(head: bytes, encoding: str, bom_len: int) -> str:
@@ -169,6 +202,104 @@ def _frame_utf8_fast(body: bytes, first_line: int, first_offset: int) -> tuple[p
     return frame, len(body)
 
 
+#: What a damaged 8-bit body can hold besides text: UTF-16LE runs (Latin range) and NUL runs.
+_REGION = re.compile(rb"(?P<u16>(?:[\x01-\xff]\x00){4,})|(?P<nul>\x00+)")
+class _Pieces:
+    """The lines of a damaged body, built from its regions: [text, bytes, too_long, has_nul].
+
+    A line is what ends at a newline of whichever encoding its part is in, so the lines counted
+    are the file's physical lines whatever it holds; a line holding a NUL run is one reject.
+    """
+
+    def __init__(self) -> None:
+        self.items: list[list] = []
+        self.open = False  # the last line has no newline yet (a NUL run or UTF-16 part follows it)
+
+    def _append(self, text: str, size: int, nul: bool, ends_line: bool) -> None:
+        if self.open:  # the rest of the line begun before
+            item = self.items[-1]
+            if len(item[0]) < RAW_CUT:
+                item[0] += text
+            item[1] += size
+            item[3] = item[3] or nul
+        else:
+            self.items.append([text, size, False, nul])
+        self.open = not ends_line
+
+    def lines(self, text: str, nl: int, size_of) -> None:
+        """Add the lines of decoded `text`; `nl` bytes per newline, `size_of(part)` bytes per part."""
+        parts = text.split("\n")
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if last and not part:
+                break
+            self._append(part, size_of(part) + (0 if last else nl), False, not last)
+
+    def nul_run(self, n: int) -> None:
+        self._append(nul_run_text(n), n, True, False)
+
+    def rows(self) -> tuple[tuple, tuple, tuple]:
+        """(texts, sizes, too_long flags); a line with a NUL run is flagged, so parsers reject it."""
+        texts, sizes, longs = [], [], []
+        for text, size, _, nul in self.items:
+            long = nul or size > MAX_LINE_BYTES
+            text = text.removesuffix("\r")
+            texts.append(text[:RAW_CUT] if long else text)
+            sizes.append(size)
+            longs.append(long)
+        return tuple(texts), tuple(sizes), tuple(longs)
+
+
+def _utf16_size(part: str) -> int:
+    return len(part.encode("utf-16-le", "surrogatepass"))
+
+
+def _frame_regions(body: bytes, first_line: int, first_offset: int) -> pl.DataFrame:
+    """Frame a body holding NULs region by region: 8-bit text, UTF-16LE parts (re-detected
+    where the encoding changes) and NUL runs; a line holding a NUL run is one `nul_run` reject."""
+    pieces = _Pieces()
+    pos = 0
+    if body[:1] == b"\x00" and _UTF16_RUN.match(body, 1):  # the NUL of a UTF-16 LF a read stopped before
+        first_offset += 1
+        body = body[1:]
+    for m in [*_REGION.finditer(body), None]:
+        start = len(body) if m is None else m.start()
+        if start > pos:
+            text, unit = _decode_chunk(body[pos:start])
+            size = (lambda t: len(t.encode("utf-8", "surrogatepass"))) if unit == "utf-8" else len
+            pieces.lines(text, 1, size)
+        if m is None:
+            break
+        if m.lastgroup == "nul":
+            pieces.nul_run(m.end() - m.start())
+        else:
+            pieces.lines(m.group().decode("utf-16-le", "replace"), 2, _utf16_size)
+        pos = m.end()
+    texts, sizes, longs = pieces.rows()
+    size = pl.Series(sizes, dtype=pl.Int64)
+    ends = size.cum_sum()
+    return pl.DataFrame({
+        "line_no": pl.int_range(first_line, first_line + len(texts), eager=True, dtype=pl.Int64),
+        "byte_offset": ends - size + first_offset,
+        "line": pl.Series(texts, dtype=pl.String),
+        "too_long": pl.Series(longs, dtype=pl.Boolean),
+    })
+
+
+class _Rest:
+    """The stream from a point: bytes already read, then the rest (for a change of encoding)."""
+
+    def __init__(self, head: bytes, stream: BinaryIO) -> None:
+        self._head, self._stream = head, stream
+
+    def read(self, n: int = -1) -> bytes:
+        if self._head:
+            out = self._head if n < 0 else self._head[:n]
+            self._head = self._head[len(out):]
+            return out
+        return self._stream.read(n)
+
+
 def _long_line_frame(line_no: int, offset: int, prefix: bytes) -> pl.DataFrame:
     text = prefix[:RAW_CUT * 4].decode("utf-8", errors="replace")[:RAW_CUT]
     return pl.DataFrame(
@@ -202,9 +333,14 @@ def frame_lines(
     carry = b""
     skipping_long = False  # inside a line already reported as too long
     failed: list[BaseException] = []
+    cr_only: bool | None = None  # decided on the first read: no LF but CRs means old Mac line ends
     while True:
         chunk, at_end = _fill(stream, batch_bytes, failed)
         eof = not chunk
+        if cr_only is None and chunk:
+            cr_only = b"\n" not in chunk and b"\r" in chunk
+        if cr_only:  # same length, so every byte offset stays true
+            chunk = chunk.replace(b"\r", b"\n")
         if skipping_long:  # carry is empty here
             nl = chunk.find(b"\n")
             if nl < 0:
@@ -216,6 +352,8 @@ def frame_lines(
             chunk = chunk[nl + 1 :]
             skipping_long = False
         cut = chunk.rfind(b"\n") + 1
+        if 0 < cut < len(chunk) and chunk[cut] == 0:  # the LF of a UTF-16 part: keep its NUL with it
+            cut += 1
         if cut:  # one copy: the carried partial line and the whole lines of this chunk
             body, carry = b"".join((carry, memoryview(chunk)[:cut])), chunk[cut:]
         else:
@@ -225,9 +363,12 @@ def frame_lines(
             body, consumed, carry = b"".join((body, carry, b"\n")), consumed + len(carry), b""
         if body:
             # polars' reader pays a fixed cost per call; small bodies split faster in Python
-            quick = _frame_utf8_fast(body, line_no, offset) if fast and len(body) > SMALL_BODY else None
+            damaged = b"\x00" in body  # NUL runs or UTF-16 parts: framed region by region
+            quick = _frame_utf8_fast(body, line_no, offset) if fast and not damaged and len(body) > SMALL_BODY else None
             if quick is not None:
                 frame, _ = quick
+            elif damaged:
+                frame = _frame_regions(body, line_no, offset)
             else:
                 text, unit = _decode_chunk(body)
                 frame, _ = _frame_text(text, unit, line_no, offset)
@@ -276,23 +417,81 @@ def context_lines(stream: BinaryIO, ctx: ParseContext) -> Iterator[LineBlock]:
                        start_offset=ctx.start_offset, final=ctx.final, fast=ctx.fast)
 
 
+#: In a UTF-16 stream, a long run of bytes without one NUL that holds line ends: an 8-bit part.
+_EIGHT_BIT_RUN = re.compile(rb"[^\x00]{64,}")
+
+
+def _eight_bit_start(chunk: bytes) -> int | None:
+    """Where a UTF-16 stream turns into UTF-8/ASCII text (an appended tail), or None.
+
+    UTF-16 text of any script has a NUL byte in every few, or line ends as LF NUL; 64 bytes
+    without one that decode as UTF-8, free of control bytes and with 2 LFs cannot be UTF-16.
+    """
+    for m in _EIGHT_BIT_RUN.finditer(chunk):
+        run = m.group()
+        if run.count(b"\n") < 2 or run.translate(None, _CONTROL_BYTES) != run:
+            continue
+        try:
+            run.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if exc.start < len(run) - 4:
+                continue
+        return m.start()
+    return None
+
+
+def _frame_utf16_text(body: str, first_line: int, first_offset: int) -> tuple[pl.DataFrame, int]:
+    """_frame_text for decoded UTF-16, with NUL runs (U+0000 runs) framed as units of their own."""
+    if "\x00" not in body:
+        return _frame_text(body, "utf-16", first_line, first_offset)
+    pieces = _Pieces()
+    for k, seg in enumerate(re.split("(\x00+)", body)):
+        if k % 2:
+            pieces.nul_run(2 * len(seg))
+        elif seg:
+            pieces.lines(seg, 2, _utf16_size)
+    texts, sizes, longs = pieces.rows()
+    size = pl.Series(sizes, dtype=pl.Int64)
+    ends = size.cum_sum()
+    frame = pl.DataFrame({
+        "line_no": pl.int_range(first_line, first_line + len(texts), eager=True, dtype=pl.Int64),
+        "byte_offset": ends - size + first_offset,
+        "line": pl.Series(texts, dtype=pl.String),
+        "too_long": pl.Series(longs, dtype=pl.Boolean),
+    })
+    return frame, int(ends[-1])
+
+
 def _frame_utf16(
     stream: BinaryIO, encoding: str, batch_bytes: int, line_no: int, offset: int, final: bool
 ) -> Iterator[LineBlock]:
-    """UTF-16 framing: decode incrementally, split on decoded newlines, count 2-byte units."""
+    """UTF-16 framing: decode incrementally, split on decoded newlines, count 2-byte units.
+
+    A UTF-8 part appended to the file (a script that wrote to a PowerShell-made log) is seen
+    where it starts, and the rest of the stream is framed as 8-bit text from there.
+    """
     decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
     carry = ""
+    cr_only: bool | None = None
     while True:
         chunk = stream.read(max(2, batch_bytes & ~1))
-        eof = not chunk
+        switch = _eight_bit_start(chunk) if chunk else None
+        rest = b""
+        if switch is not None:
+            chunk, rest = chunk[:switch], chunk[switch:]
+        eof = not chunk or switch is not None
         text = carry + decoder.decode(chunk, final=eof)
+        if cr_only is None and text:
+            cr_only = "\n" not in text and "\r" in text
+        if cr_only:
+            text = text.replace("\r", "\n")
         cut = text.rfind("\n") + 1
         body, carry = text[:cut], text[cut:]
         missing_nl = False
-        if eof and final and carry:
+        if eof and (final or switch is not None) and carry:
             body, carry, missing_nl = text + "\n", "", True
         if body:
-            frame, size = _frame_text(body, "utf-16", line_no, offset)
+            frame, size = _frame_utf16_text(body, line_no, offset)
             yield LineBlock(frame, frame.height)
             line_no += frame.height
             offset += size - (2 if missing_nl else 0)
@@ -301,5 +500,11 @@ def _frame_utf16(
             line_no += 1
             offset += len(carry.encode("utf-16-le"))
             carry = ""
+        if switch is not None:
+            if len(chunk) % 2:  # a half code unit before the switch was decoded as U+FFFD: 1 byte, not 2
+                offset -= 1
+            yield from frame_lines(_Rest(rest, stream), "auto", batch_bytes=batch_bytes, start_line=line_no,
+                                   start_offset=offset, final=final)
+            return
         if eof:
             break

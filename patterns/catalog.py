@@ -246,15 +246,20 @@ def load_dir(root: Path) -> tuple[dict[str, Signature], list[str]]:
 
 
 def load_codes(path: Path | None = None) -> dict[str, CodeInfo]:
-    """The error-code decoder (symbolic names and meanings)."""
-    path = path or Path(str(resources.files("umtriage.patterns") / "codes" / "wu_errors.toml"))
+    """The error-code decoder (symbolic names and meanings): every *.toml in patterns/codes, or
+    the one file or folder `path` names. wu_errors.toml is read first, then the other files in
+    name order (servicing.toml, ...); a code keeps the first definition found."""
+    folder = Path(str(resources.files("umtriage.patterns") / "codes"))
+    path = path or folder
     if not path.exists():
         return {}
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    files = sorted(path.glob("*.toml"), key=lambda f: (f.name != "wu_errors.toml", f.name)) if path.is_dir() else [path]
     out: dict[str, CodeInfo] = {}
-    for row in data.get("code", []):
-        code = row["code"].upper().replace("0X", "0x")
-        out[code] = CodeInfo(code, row.get("name", ""), row.get("meaning", ""))
+    for file in files:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+        for row in data.get("code", []):
+            code = row["code"].upper().replace("0X", "0x")
+            out.setdefault(code, CodeInfo(code, row.get("name", ""), row.get("meaning", "")))
     return out
 
 

@@ -50,6 +50,9 @@ CHUNK = 1 << 20
 RATIO_GRACE = 1 << 20
 #: Enough of a stream to recognise every container we read (tar's magic sits at byte 257).
 HEAD = 512
+#: A member found damaged within its first SALVAGE_WITHIN bytes is read again in SALVAGE_STEP
+#: steps, so the bytes before the damage are kept (see _Guard._salvage).
+SALVAGE_WITHIN, SALVAGE_STEP = 8 << 20, 512
 #: Tar metadata (pax and GNU long-name headers) that tarfile would hold in memory at once.
 TAR_HEADER_ALLOWANCE = 16 << 20
 
@@ -146,13 +149,37 @@ class _Guard(io.RawIOBase):
     """A member's stream: counts output, enforces the limits, turns decoder failures into Problems."""
 
     def __init__(
-        self, raw: BinaryIO, ctx: _Ctx, where: tuple, counter: _Counter, in0: int | None = None, note: str = ""
+        self, raw: BinaryIO, ctx: _Ctx, where: tuple, counter: _Counter, in0: int | None = None, note: str = "",
+        reopen: Callable[[], BinaryIO] | None = None,
     ) -> None:
         self._raw, self._ctx, self._where, self._counter, self._note = raw, ctx, where, counter, note
         self._in0 = counter.n if in0 is None else in0  # compressed bytes taken before this member
+        # one decoder step per read: a decoder that fails returns nothing of the step it fails in
+        self._read_some = getattr(raw, "read1", raw.read)
+        self._reopen = reopen  # the member again from its start (zip), to salvage the failed step
         self.out = 0
         self.error: SourceError | None = None
         self._pending = b""
+
+    def read(self, n: int | None = -1) -> bytes:
+        """n bytes (fewer only at the end), as a buffered reader gives them, but a failure after
+        some bytes came hands those out first: the failure is raised again by the next read.
+        A read of everything (n < 0) raises: it asked for the whole member."""
+        whole = n is None or n < 0
+        n = self._ctx.limits.max_member_bytes + 1 if whole else n
+        parts, got = [], 0
+        while got < n:
+            try:
+                data = self._take(min(n - got, CHUNK))
+            except Exception:
+                if parts and not whole:
+                    break
+                raise
+            if not data:
+                break
+            parts.append(data)
+            got += len(data)
+        return b"".join(parts)
 
     def readable(self) -> bool:
         return True
@@ -198,21 +225,51 @@ class _Guard(io.RawIOBase):
         if self._pending:
             data, self._pending = self._pending[:n], self._pending[n:]
             return data
-        return self._pull(n)
+        data = self._pull(n)
+        if len(data) > n:  # what a salvage found beyond the request
+            data, self._pending = data[:n], data[n:]
+        return data
 
     def _pull(self, n: int) -> bytes:
         if self.error is not None:
             raise self.error
         try:
-            data = self._raw.read(min(n, CHUNK))
+            data = self._read_some(min(n, CHUNK))
         except SourceError as exc:  # an outer layer's limit or damage: already reported
             self.error = exc
             raise
         except _DAMAGE as exc:
             self.error = self._ctx.damaged(self._where, exc, "while reading this member", self._note)
-            raise self.error from exc
+            data = self._salvage()
+            if not data:
+                raise self.error from exc
         self._account(len(data))
         return data
+
+    def _salvage(self) -> bytes:
+        """The bytes of the failed step that come before the damage, read again in small steps.
+
+        A small member is one decoder step: without this, damage at its end (a bad CRC, a torn
+        deflate block) would lose every line of it. Only for members read from their start
+        again cheaply (zip), and only early in a member (a big one loses at most one step).
+        """
+        if self._reopen is None or self.out > SALVAGE_WITHIN:
+            return b""
+        got, seen = [], 0
+        try:
+            with closing(self._reopen()) as again:
+                read = getattr(again, "read1", again.read)
+                while seen < self.out + CHUNK:
+                    piece = read(SALVAGE_STEP)
+                    if not piece:
+                        break
+                    keep = piece[max(0, self.out - seen):]
+                    seen += len(piece)
+                    if keep:
+                        got.append(keep)
+        except (*_DAMAGE, ValueError):
+            pass
+        return b"".join(got)
 
     def _account(self, n: int) -> None:
         lim, ctx = self._ctx.limits, self._ctx
@@ -349,7 +406,8 @@ class Walker:
         kind = detect_archive(head)
         if kind is None:
             if not self._named_like_archive(where, head):
-                yield Found(where, size, None if host is UNDECIDED else host, io.BufferedReader(guard, CHUNK))
+                # the guard itself, not a buffer over it: a buffer drops what it had read when a read fails
+                yield Found(where, size, None if host is UNDECIDED else host, guard)  # type: ignore[arg-type]
                 if guard.error is not None and guard.error.fatal:  # the consumer hit the unit's budget
                     raise guard.error
             return
@@ -410,8 +468,9 @@ class Walker:
                 return
             names = [(info, *member_parts(info.filename)) for info in infos]
             choose = self._chooser(where, host, lambda: [(p, i.is_dir()) for i, p, r in names if p and not r])
+            seen: dict[tuple[str, ...], int] = {}
             for info, parts, refused in names:
-                mwhere = (*where, parts or (_show(info.filename),))
+                mwhere = (*where, _distinct(seen, parts) if parts else (_show(info.filename),))
                 ctx.count_member(mwhere)
                 if self._refused(mwhere, refused) or info.is_dir() or not parts:
                     continue
@@ -456,7 +515,7 @@ class Walker:
         except (*_DAMAGE, ValueError) as exc:
             self.ctx.damaged(where, exc, "at this member's header")
             return
-        guard = _Guard(raw, self.ctx, where, counter, in0)
+        guard = _Guard(raw, self.ctx, where, counter, in0, reopen=lambda: zf.open(info))
         with closing(raw), closing(guard):
             try:
                 yield from self._member(guard, where, info.file_size, host, depth, None)
@@ -477,6 +536,7 @@ class Walker:
             ctx.damaged(where, exc, "at its first header")
             return
         choose = self._chooser(where, host, lambda: _tar_entries(reopen, self.lim) if reopen else [])
+        seen: dict[tuple[str, ...], int] = {}
         with tf:
             while True:
                 try:
@@ -489,7 +549,7 @@ class Walker:
                 tf.members.clear()  # stream mode never looks back: keep memory flat
                 feed.until = tf.offset + TAR_HEADER_ALLOWANCE
                 parts, refused = member_parts(ti.name)
-                mwhere = (*where, parts or (_show(ti.name),))
+                mwhere = (*where, _distinct(seen, parts) if parts else (_show(ti.name),))
                 ctx.count_member(mwhere)
                 if self._refused(mwhere, refused) or ti.isdir() or not parts or self._tar_refuses(ti, mwhere):
                     ctx.skip(mwhere, tf.offset - ti.offset_data)
@@ -549,6 +609,16 @@ class Walker:
             except SourceError as exc:
                 if exc.fatal:
                     raise
+
+
+def _distinct(seen: dict[tuple[str, ...], int], parts: tuple[str, ...]) -> tuple[str, ...]:
+    """A member's name parts, made distinct: the second `x.log` in one archive is `x.log#2`.
+
+    Zip and tar both allow a name twice (an appended update, a hostile bundle); two sources
+    of one name would merge in the tables and in summary.json.
+    """
+    n = seen[parts] = seen.get(parts, 0) + 1
+    return parts if n == 1 else (*parts[:-1], f"{parts[-1]}#{n}")
 
 
 def _file_opener(path: Path) -> _Opener:

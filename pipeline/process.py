@@ -252,6 +252,9 @@ class SourceScanner:
         stat = into or FileStat(source=logical, host=path_host, format=det.parser.name if det.parser else None)
         if det.parser is None:
             stat.bytes, stat.skipped = len(head), det.skip_reason
+            if size_hint is not None:  # a binary member is not decompressed to its end just to count it
+                stat.bytes = max(size_hint, len(head))
+                return stat
             try:
                 stat.bytes += sum(len(b) for b in iter(lambda: stream.read(1 << 20), b""))
             except _STOPS as exc:

@@ -144,8 +144,10 @@ def scan_item(item: WorkItem, options: ScanOptions, parts_dir: Path, limits: Lim
     if item.start:  # the classic zone in force where this range starts, looked up only if needed
         state["tz_min"] = partial(last_banner_tz, stream.fileno(), max(0, item.start - TZ_LOOKBACK), item.start,
                                   "utf-8")
+    before = _file_state(unit.path)
     stat = scanner.scan_stream(ref.logical, RangeStream(stream.fileno(), item.start, item.end), host,
                                ctx_overrides={"start_offset": item.start, "state": state} if item.start else None)
+    _note_change(unit.path, before, [stat])
     walker.close()
     if item.start:
         stat.bytes = item.end - item.start  # a mid-file range has no BOM of its own
@@ -227,7 +229,7 @@ def _stitch_ranges(items: list[WorkItem], results: list[UnitResult]) -> list[Uni
             for f in ("bytes", "lines", "records", "folded_lines", "rejects", "matched_records"):
                 setattr(acc, f, getattr(acc, f) + getattr(stat, f))
             acc.errors += stat.errors
-            acc.notes += stat.notes
+            acc.notes += [n for n in stat.notes if n not in acc.notes]  # each range may say the same
             for t, paths in r.parts.items():
                 head.parts[t] = head.parts[t] + paths
             head.bytes += r.bytes
@@ -275,6 +277,7 @@ def scan_units(index: int, units: tuple[Unit, ...], options: ScanOptions, parts_
     size = 0
     for unit in units:
         default_host = normalise_host(options.host) or normalise_host(fallback_host(unit)) or "unknown"
+        before, first = _file_state(unit.path), len(files)
         try:
             for item in iter_unit(unit, limits):
                 if isinstance(item, Problem):
@@ -285,8 +288,29 @@ def scan_units(index: int, units: tuple[Unit, ...], options: ScanOptions, parts_
                 files.append(scanner.scan_stream(ref.logical, stream, host, size_hint=ref.size))
         except OSError as exc:
             problems.append({"source": "/".join(unit.rel_parts), "reason": "unreadable", "detail": str(exc)})
+        _note_change(unit.path, before, files[first:])
         size += unit.path.stat().st_size if unit.path.exists() else 0
     return UnitResult(index, files, problems, scanner.close(), size)
+
+
+def _file_state(path: Path) -> tuple[int, int] | None:
+    """(size, mtime in ns) of a unit's file, None when it cannot be stat'ed."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def _note_change(path: Path, before: tuple[int, int] | None, stats: list[FileStat]) -> None:
+    """A file written to while it was read may give tables that mix its old and new content: say so."""
+    after = _file_state(path)
+    if before is None or after == before:
+        return
+    what = "was removed" if after is None else (f"grew from {before[0]:,} to {after[0]:,} bytes" if after[0] > before[0]
+                                                else f"changed (size {before[0]:,} -> {after[0]:,} bytes)")
+    for stat in stats:
+        stat.notes.append(f"the file {what} while it was read: scan it again once it is complete")
 
 
 UNMATCHED_ROW_SCHEMA = {"template": pl.String, "host": pl.String, "source": pl.String, "line_no": pl.Int64,

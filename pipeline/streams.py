@@ -40,7 +40,11 @@ class PrefixedStream(_ReadOnly):
             data = bytes(self._prefix[:n])
             self._prefix = self._prefix[n:]
             if len(data) < n:
-                data += self._read_some(n - len(data)) or b""
+                try:
+                    data += self._read_some(n - len(data)) or b""
+                except Exception:  # the prefix is handed out first; the next read meets the failure
+                    if not data:
+                        raise
         else:
             data = self._read_some(n) or b""
         self.consumed += len(data)

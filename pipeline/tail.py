@@ -28,6 +28,7 @@ import hashlib
 import io
 import os
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -45,11 +46,13 @@ FP_BYTES = 256
 #: Bytes before the checkpoint hashed to confirm that a file still holds what was read.
 CHECK_BYTES = 256
 #: Of the line formats, those whose records may take continuation lines that are still to come
-#: (Azure Update Manager core/ext logs, the Windows patch extension's, waagent.log, Arc's logrus).
-FOLDING = frozenset({"omsupdatemgmt", "workerlog", "text", "linuxpatchext", "windowspatchext", "waagent", "arc"})
+#: (Azure Update Manager core/ext logs, the Windows patch extension's, waagent.log, Arc's logrus,
+#: CBS.log/DISM.log).
+FOLDING = frozenset({"omsupdatemgmt", "workerlog", "text", "linuxpatchext", "windowspatchext", "waagent", "arc",
+                     "cbs"})
 #: Line formats read incrementally; any other format (documents such as the patch extensions'
 #: JSON .status files, which are rewritten whole) is parsed again as a whole when it changes.
-TAILABLE = frozenset({"windowsupdate"}) | FOLDING
+TAILABLE = frozenset({"windowsupdate", "reportingevents"}) | FOLDING
 
 _BANNER_TEXT = "Logging initialized"
 _CLASSIC = re.compile(CLASSIC_LINE)
@@ -100,6 +103,37 @@ def same_file(fd: int, size: int, fp_len: int, fp: str, offset: int, check: str)
     return tail_print(fd, offset) == check
 
 
+#: The running sums of no bytes at all (CRC-32 starts at 0, Adler-32 at 1).
+EMPTY_PREFIX = "00000000:00000001"
+
+
+def prefix_sum(fd: int, start: int, end: int, prev: str = EMPTY_PREFIX) -> str:
+    """`prev` (the sums of the bytes before `start`) extended over [start, end).
+
+    CRC-32 and Adler-32 carry their running value between calls, so the sums of a file's whole
+    committed part grow as it is committed, each byte hashed once, and the state can store them.
+    """
+    crc, adler = (int(x, 16) for x in (prev or EMPTY_PREFIX).split(":"))
+    pos = start
+    while pos < end:
+        b = os.pread(fd, min(1 << 20, end - pos), pos)
+        if not b:
+            break
+        crc, adler = zlib.crc32(b, crc), zlib.adler32(b, adler)
+        pos += len(b)
+    return f"{crc:08x}:{adler:08x}"
+
+
+def prefix_holds(fd: int, offset: int, want: str) -> bool:
+    """True when the file's first `offset` bytes still give the committed sums `want`.
+
+    The first bytes and the bytes before the checkpoint can be the same while the middle is
+    not (a file replaced by one of the same size and head); this reads the whole prefix, so it
+    runs only when the file's inode changed or it changed without growing.
+    """
+    return bool(want) and prefix_sum(fd, 0, offset) == want
+
+
 def _newline(encoding: str) -> bytes:
     if encoding == "utf-16-le":
         return b"\n\x00"
@@ -124,7 +158,10 @@ def line_end(fd: int, start: int, end: int, encoding: str) -> int:
             if i < 0:
                 break
             if len(nl) == 1 or (lo + i - start) % 2 == 0:
-                return lo + i + len(nl)
+                at = lo + i + len(nl)
+                if len(nl) == 1 and at < end and pread(fd, 1, at) == b"\x00":  # LF NUL: a UTF-16 part's
+                    at += 1  # newline in an 8-bit file, ended where the framer ends it (parsers/textio.py)
+                return at
             pos = i + 1
         hi = lo + (len(nl) - 1)  # a two-byte newline may straddle the chunk border
         if hi <= start + len(nl) - 1:

@@ -63,6 +63,8 @@ from .tail import (
     last_banner_tz,
     line_end,
     pread,
+    prefix_holds,
+    prefix_sum,
     same_file,
     tail_print,
 )
@@ -256,14 +258,14 @@ class Watcher:
             for logical in candidates:  # the same file at the same path, grown or not
                 fd, size, _ = fds[logical]
                 t = by_path.get(logical)
-                if t is not None and t.id not in taken and same_file(fd, size, t.fp_len, t.fp, t.offset, t.check):
+                if t is not None and t.id not in taken and self._continues(t, fd, size, fds[logical][2]):
                     assigned[logical] = t
                     taken.add(t.id)
                 else:
                     rest.append(logical)
             for logical in rest:  # a known file under a new name (rotation by rename, copytruncate's copy)
                 fd, size, _ = fds[logical]
-                t = self._find_moved(fd, size, heads[logical], taken)
+                t = self._find_moved(fd, size, heads[logical], taken, fds[logical][2])
                 if t is not None:
                     assigned[logical] = t
                     taken.add(t.id)
@@ -320,7 +322,21 @@ class Watcher:
             return None
         return fd, st.st_size, _key(st), head
 
-    def _find_moved(self, fd: int, size: int, head: bytes, taken: set[str]) -> TailEntry | None:
+    @staticmethod
+    def _continues(t: TailEntry, fd: int, size: int, key: list[int]) -> bool:
+        """True when the open file holds, unchanged, what `t` committed (so reading goes on).
+
+        The cheap checks (first bytes, bytes before the checkpoint) decide for the same inode
+        grown or untouched; a new inode (a replace by rename, a copy) or a change without growth
+        has its whole committed prefix checked against the sums kept in the state.
+        """
+        if not same_file(fd, size, t.fp_len, t.fp, t.offset, t.check):
+            return False
+        if t.key and key[2:] == t.key[2:] and (key[0] > t.key[0] or key[1] == t.key[1]):
+            return True
+        return prefix_holds(fd, t.offset, t.prefix)
+
+    def _find_moved(self, fd: int, size: int, head: bytes, taken: set[str], key: list[int]) -> TailEntry | None:
         """An entry not found at its own path whose content this file continues."""
         by_len: dict[int, list[TailEntry]] = {}
         for t in self.state.tails.values():
@@ -329,7 +345,7 @@ class Watcher:
         for n, entries in sorted(by_len.items(), reverse=True):
             h = digest(head[:n]) if n <= len(head) else digest(pread(fd, n, 0))
             for t in sorted(entries, key=lambda e: (-e.offset, e.id)):
-                if t.fp == h and same_file(fd, size, t.fp_len, t.fp, t.offset, t.check):
+                if t.fp == h and self._continues(t, fd, size, key):
                     return t
         return None
 
@@ -344,12 +360,14 @@ class Watcher:
         bom = det.bom_len
         t = TailEntry(id=self.state.new_id("t"), logical=logical, host=self._host(unit), fp_len=fp_len, fp=fp,
                       parser=det.parser.name, encoding=det.head.encoding, bom=bom, head_len=len(head), offset=bom,
-                      line=1, check=tail_print(fd, bom), read_end=bom, key=key, changed_at=now)
+                      line=1, check=tail_print(fd, bom), prefix=prefix_sum(fd, 0, bom), read_end=bom, key=key,
+                      changed_at=now)
         if self.from_end and self.fresh and first:
             end = line_end(fd, bom, size, t.encoding)
             t.line = 1 + count_lines(fd, bom, end, t.encoding)
             t.offset = t.read_end = end
             t.check = tail_print(fd, end)
+            t.prefix = prefix_sum(fd, bom, end, t.prefix)
             if t.parser == "windowsupdate":
                 t.tz = last_banner_tz(fd, bom, end, t.encoding)
         self.dirty = True
@@ -364,6 +382,7 @@ class Watcher:
         t.offset = t.read_end = bom
         t.line, t.tz = 1, None
         t.check = tail_print(fd, bom)
+        t.prefix = prefix_sum(fd, 0, bom)
         self.dirty = True
 
     def _follow(self, logical: str, t: TailEntry, unit: Unit, fds: dict, moved: set[str], final: bool,
@@ -480,6 +499,7 @@ class Watcher:
         t.prov_counts = _counts(prov.stat) if prov is not None else zero_counts()
         for e in (committed.stat.errors if committed else []) + (prov.stat.errors if prov else []):
             self._report_once(t.logical, "error", e)
+        t.prefix = prefix_sum(fd, t.offset, commit_off, t.prefix)  # only the newly committed bytes
         t.offset, t.line, t.tz = commit_off, commit_line, tz
         t.check = tail_print(fd, commit_off)
         t.read_end = target

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import polars as pl
 
-#: 2: parts of the `updates` table (a state of version 1 names none, so its files are read again).
-STATE_VERSION = 2
+#: 2: TailEntry.prefix; 3: parts of the `updates` table (an older state names none, so its files are read again).
+STATE_VERSION = 3
 TABLES = ("matches", "rejects", "unmatched", "successes", "updates")
 
 
@@ -54,6 +54,9 @@ class TailEntry:
     counts: dict = field(default_factory=zero_counts)  # committed accounting
     prov_counts: dict = field(default_factory=zero_counts)
     missing: int = 0  # cycles since it was last found
+    #: CRC-32 and Adler-32 of every byte before `offset`, extended as bytes are committed: checked
+    #: in full when the file's inode changed or it changed without growing (see tail.prefix_holds)
+    prefix: str = ""
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 Each bundle holds one Windows host (both WindowsUpdate.log forms, several event 4502 export
 forms) and one Linux host (omsupdatemgmt.log, worker.log). Also writes the Azure Update Manager
-host folders samples/AUM-LNX07 and samples/ARC-WIN08 (tests/azure_fixtures.py). Run from the repo root:
+host folders samples/AUM-LNX07 and samples/ARC-WIN08 (tests/azure_fixtures.py) and the Windows 11
+host samples/WIN11-APP09 (raw ETL, ReportingEvents.log, CBS.log: tests/servicing_fixtures.py). Run from the repo root:
     .venv/bin/python tests/build_samples.py
 """
 
@@ -22,6 +23,7 @@ sys.path.insert(0, str(HERE))
 from azure_fixtures import HOSTS  # noqa: E402
 from event_fixtures import write_samples  # noqa: E402
 from linux_fixtures import write_linux_samples  # noqa: E402
+from servicing_fixtures import host_files as servicing_host_files  # noqa: E402
 
 SAMPLES = HERE.parent / "samples"
 FIXED_TIME = (2024, 6, 1, 12, 0, 0)
@@ -99,8 +101,10 @@ def bundles() -> dict[str, bytes]:
 
 
 def host_folders() -> dict[str, bytes]:
-    """The Azure Update Manager host folders' files by path under samples/."""
-    return {f"{host}/{rel}": text.encode("utf-8") for host, files in HOSTS.items() for rel, text in files.items()}
+    """The Azure Update Manager host folders' files, and the Windows 11 host's servicing files
+    (tests/servicing_fixtures.py), by path under samples/."""
+    azure = {f"{host}/{rel}": text.encode("utf-8") for host, files in HOSTS.items() for rel, text in files.items()}
+    return {**azure, **servicing_host_files()}
 
 
 def main() -> None:

@@ -26,12 +26,12 @@ def test_samples_give_incidents_for_every_host_from_every_input_kind(tmp_path: P
     inc = pl.read_parquet(tmp_path / "incidents.parquet")
     hosts = set(inc["host"])
     assert hosts == {"srv-wsus01", "win10-app02", "hyb-worker03", "lnx-web04", "win-sql05", "lnx-db06",
-                     "aum-lnx07", "arc-win08"}
+                     "aum-lnx07", "arc-win08", "win11-app09"}
     m = pl.read_parquet(tmp_path / "matches.parquet")
     kinds = set(m["format"])
     assert kinds >= {"windowsupdate-classic", "windowsupdate-etw", "event-xml", "event-csv", "event-json",
                      "event-text", "omsupdatemgmt", "workerlog", "text", "linuxpatchext", "patchext-status",
-                     "windowspatchext"}
+                     "windowspatchext", "windowsupdate-etl", "reportingevents", "cbs"}
     for host in hosts:
         assert inc.filter(pl.col("host") == host).height > 0
     sources = set(m["source"])
@@ -96,7 +96,8 @@ def _damaged(data: bytes, at: bytes) -> bytes:
 
 def test_members_with_a_bad_crc_are_reported_and_the_scan_goes_on(tmp_path: Path) -> None:
     # a stored member is only found damaged when its last byte is read: in the first read for a
-    # small one, after megabytes for a big one, whose lines read before that are still used
+    # small one, after megabytes for a big one; the lines read before that are still used (a
+    # small member is read again in small steps for them, issue #15)
     small = "\r\n".join([ETW_LINE] * 50) + "\r\n"
     big = "\r\n".join(ETW_LINE.replace("Id = 12", f"Id = {i}") for i in range(20_000)) + "\r\n"
     with zipfile.ZipFile(tmp_path / "crc.zip", "w", compression=zipfile.ZIP_STORED) as z:
@@ -114,7 +115,7 @@ def test_members_with_a_bad_crc_are_reported_and_the_scan_goes_on(tmp_path: Path
     damaged = {p["source"] for p in s["problems"] if p["reason"] == "corrupt_archive"}
     assert damaged == {"crc.zip!SRV10/WindowsUpdate.log", "crc.zip!SRV11/WindowsUpdate.log"}
     per = {f["source"]: f for f in s["sources"]}
-    assert per["crc.zip!SRV10/WindowsUpdate.log"]["lines"] == 0
+    assert 0 < per["crc.zip!SRV10/WindowsUpdate.log"]["lines"] < 50
     assert per["crc.zip!SRV10/WindowsUpdate.log"]["errors"] == ["reading stopped: corrupt_archive"]
     assert 0 < per["crc.zip!SRV11/WindowsUpdate.log"]["lines"] < 20_000
     assert per["crc.zip!SRV11/WindowsUpdate.log"]["errors"] == ["reading stopped: corrupt_archive"]
