@@ -19,8 +19,26 @@ from .base import RAW_CUT, ParseContext, nul_run_text
 HEAD_BYTES = 64 * 1024
 #: Below this many bytes, line framing is done in Python (cheaper than a polars reader call).
 SMALL_BODY = 1 << 20
-#: A line longer than this is rejected ("line_too_long") instead of being parsed.
+#: A line longer than this is rejected ("line_too_long") instead of being parsed. Its reject
+#: keeps the first characters and names the error codes found in the part that was read, so they
+#: are still counted (summary.json `codes_in_rejected_lines`).
 MAX_LINE_BYTES = 1 << 20
+_CODE_IN_LONG = re.compile(r"(?i)(?<![0-9a-z])(?:0x|\[)([89a-f][0-9a-f]{7})(?![0-9a-z])")
+LONG_LINE_CODES = 8
+
+
+def cut_long_line(text: str) -> str:
+    """A too-long line for its reject: its start, then the codes it holds (at most LONG_LINE_CODES)."""
+    codes = list(dict.fromkeys(f"0x{m.upper()}" for m in _CODE_IN_LONG.findall(text)))[:LONG_LINE_CODES]
+    if not codes:
+        return text[:RAW_CUT]
+    note = f" ... [line cut; codes in it: {' '.join(codes)}]"
+    return text[: RAW_CUT - len(note)] + note
+
+
+def _cut_long(line: pl.Series, too_long: pl.Series) -> pl.Series:
+    cut = [cut_long_line(t) if long else t for t, long in zip(line.to_list(), too_long.to_list(), strict=True)]
+    return pl.Series(line.name, cut, dtype=pl.String)
 
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
@@ -154,7 +172,7 @@ def _frame_text(text: str, unit: str, first_line: int, first_offset: int) -> tup
     too_long = size > MAX_LINE_BYTES
     line = s.str.strip_suffix("\r")
     if too_long.any():
-        line = pl.select(pl.when(too_long).then(line.str.slice(0, RAW_CUT)).otherwise(line)).to_series()
+        line = _cut_long(line, too_long)
     frame = pl.DataFrame(
         {
             "line_no": pl.int_range(first_line, first_line + len(parts), eager=True, dtype=pl.Int64),
@@ -192,7 +210,7 @@ def _frame_utf8_fast(body: bytes, first_line: int, first_offset: int) -> tuple[p
     too_long = size > MAX_LINE_BYTES
     line = s
     if too_long.any():
-        line = pl.select(pl.when(too_long).then(s.str.slice(0, RAW_CUT)).otherwise(s)).to_series()
+        line = _cut_long(s, too_long)
     frame = pl.DataFrame({
         "line_no": pl.int_range(first_line, first_line + len(s), eager=True, dtype=pl.Int64),
         "byte_offset": ends - step + first_offset,
@@ -301,7 +319,7 @@ class _Rest:
 
 
 def _long_line_frame(line_no: int, offset: int, prefix: bytes) -> pl.DataFrame:
-    text = prefix[:RAW_CUT * 4].decode("utf-8", errors="replace")[:RAW_CUT]
+    text = cut_long_line(prefix.decode("utf-8", errors="replace"))
     return pl.DataFrame(
         {"line_no": [line_no], "byte_offset": [offset], "line": [text], "too_long": [True]},
         schema={"line_no": pl.Int64, "byte_offset": pl.Int64, "line": pl.String, "too_long": pl.Boolean},

@@ -430,9 +430,13 @@ class Walker:
         """Decide members' hosts: inherited, the archive's stem, or each member's top folder (fleet)."""
         if host is not UNDECIDED:
             return lambda parts: host
-        if not is_fleet(entries()):
+        listed = entries()
+        if not is_fleet(listed):
             stem = archive_stem(where[-1][-1])
-            return lambda parts: stem
+            from .filehosts import name_hosts  # a flat bundle of SRV01_WindowsUpdate.log, SRV02_...
+
+            named = name_hosts(listed)
+            return (lambda parts: named.get(parts, stem)) if named else (lambda parts: stem)
 
         def fleet_host(parts: tuple[str, ...]) -> str | None:
             if len(parts) > 1:

@@ -14,6 +14,7 @@ from .codes import normalise_code
 from .masking import template_of
 from .matcher import Matcher, best_score
 from .process import match_text, matcher_for
+from .termsafe import cell
 
 
 @dataclass
@@ -73,13 +74,43 @@ def reflow(text: str) -> list[str]:
     return items
 
 
+def _unsigned_code(text: str) -> str | None:
+    """The unsigned decimal form of an HRESULT (2149859372) as 0x8024402C; None for anything else."""
+    t = text.strip()
+    if t.isdigit() and len(t) <= 10 and (1 << 31) <= int(t) < (1 << 32):
+        return f"0x{int(t):08X}"
+    return None
+
+
+_SUCCESS = re.compile(r"(?i)^\s*(?:0x)?0{1,8}\s*$|^\s*s_ok\s*$")
+
+
+def _explain_direct(text: str, matcher: Matcher, con: Console) -> int | None:
+    """A signature id, or the success code 0x00000000: answered without matching (None otherwise)."""
+    sig = matcher.catalog.signatures.get(text.strip())
+    if sig is not None:
+        con.print(cell(f"signature {sig.id}"))
+        _print_signature(con, sig)
+        return 0
+    if _SUCCESS.match(text):
+        con.print("code      0x00000000  S_OK: the operation succeeded. This is not an error: Windows Update "
+                  "writes it as the exit code of every operation that worked.")
+        return 0
+    return None
+
+
 def explain(text: str, patterns: list[Path]) -> int:
     """Print the explanation; exit 0 when a signature matched, 1 when none did."""
     matcher = matcher_for(tuple(str(p) for p in patterns), explain=True)
-    ex = explain_text(text, matcher)
     con = Console(highlight=False, width=max(100, Console().width))
-    con.print(f"[bold]input[/]     {text}")
-    con.print(f"[bold]template[/]  {ex.template}")
+    direct = _explain_direct(text, matcher, con)
+    if direct is not None:
+        return direct
+    code = _unsigned_code(text)
+    shown = f"{text.strip()} = {code}" if code else text
+    ex = explain_text(code or text, matcher)
+    con.print("[bold]input[/]     ", cell(shown), sep="")
+    con.print("[bold]template[/]  ", cell(ex.template), sep="")
     for c in ex.codes:
         info = ex.code_info.get(c)
         con.print(f"[bold]code[/]      {c}" + (f"  {info.name}: {info.meaning}" if info else "  (not in the decoder)"))
@@ -92,13 +123,18 @@ def explain(text: str, patterns: list[Path]) -> int:
         con.print(f"  {mark} {score:5.1f}  {sig.id}  ({sig.scenario}, {sig.severity}, threshold {sig.threshold:g})")
     for sig in ex.matched:
         con.print()
-        con.print(f"[bold]{sig.id}[/]: {sig.title}")
-        con.print(f"  scenario {sig.scenario}, severity {sig.severity}")
-        for label, body in (("cause", sig.cause), ("fix", sig.resolution), ("collect", sig.evidence)):
-            if body:
-                con.print(f"  [bold]{label}[/]")
-                for item in reflow(body):
-                    con.print(Padding(item, (0, 0, 0, 4)))
-        if sig.doc_url:
-            con.print(f"  [bold]docs[/] {sig.doc_url}")
+        _print_signature(con, sig)
     return 0 if ex.matched else 1
+
+
+def _print_signature(con: Console, sig: Signature) -> None:
+    """Title, scenario, severity, cause, fix, what to collect and the docs link of one signature."""
+    con.print(f"[bold]{sig.id}[/]: {sig.title}")
+    con.print(f"  scenario {sig.scenario}, severity {sig.severity}")
+    for label, body in (("cause", sig.cause), ("fix", sig.resolution), ("collect", sig.evidence)):
+        if body:
+            con.print(f"  [bold]{label}[/]")
+            for item in reflow(body):
+                con.print(Padding(item, (0, 0, 0, 4)))
+    if sig.doc_url:
+        con.print(f"  [bold]docs[/] {sig.doc_url}")

@@ -1,9 +1,16 @@
 """Matches to incidents: one per (host, signature, code) and burst of activity, with cause and fix.
 
-A new incident starts when the gap between two matches exceeds the window. An incident is
-`resolved_at` the first later success of the same operation on that host (SetupDiag's rule:
-check for a later success before calling a problem current), and the unresolved incident whose
-failure is the last one in its host's logs is `current`.
+A new incident starts when the gap between two matches exceeds the window, or when a success
+of the same operation (a marker the signature names in `resolved_by`) lies between them: that
+success ends the incident (`resolved_at`, SetupDiag's rule: check for a later success before
+calling a problem current) and a later failure is a new incident. The unresolved incident whose
+failure is the last one in its host's logs is `current`; `state` says current, open or resolved.
+
+`lines` (and `count`, kept with the same value for older readers) counts matched lines;
+`failures` counts failed operations: matched lines of one source that follow each other within
+FAILURE_GAP (one logged attempt writes several `*FAILED*` lines within a few milliseconds) are
+one failure; lines without a time are one failure per run of adjacent line numbers; each event
+of an event export is one failure.
 """
 
 from __future__ import annotations
@@ -15,20 +22,33 @@ import polars as pl
 from umtriage.patterns.catalog import Catalog
 
 EVIDENCE_HEAD, EVIDENCE_TAIL = 3, 2
+#: Matched lines of one source closer than this belong to one failed operation.
+FAILURE_GAP = timedelta(seconds=1)
+#: `severity_rank`: a number to sort and filter by (higher is worse).
+SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
+#: Formats whose raw text is the event's XML: evidence shows the event's message instead.
+XML_EVENT_FORMATS = ("evtx", "event-xml")
+#: A KB article number named in a line (update titles, install results).
+KB_PATTERN = r"(?i)\bKB ?(\d{6,8})\b"
 
 INCIDENT_SCHEMA: dict[str, pl.DataType] = {
     "incident_id": pl.String(),
     "host": pl.String(),
+    "host_display": pl.String(),
     "signature_id": pl.String(),
     "scenario": pl.String(),
     "code": pl.String(),
     "code_name": pl.String(),
     "title": pl.String(),
     "severity": pl.String(),
+    "severity_rank": pl.Int8(),
     "first_seen": pl.Datetime("us", "UTC"),
     "last_seen": pl.Datetime("us", "UTC"),
     "count": pl.Int64(),
+    "lines": pl.Int64(),
+    "failures": pl.Int64(),
     "sources": pl.List(pl.String()),
+    "kb": pl.List(pl.String()),
     "evidence": pl.List(pl.String()),
     "score": pl.Float64(),
     "cause": pl.String(),
@@ -36,6 +56,7 @@ INCIDENT_SCHEMA: dict[str, pl.DataType] = {
     "doc_url": pl.String(),
     "resolved_at": pl.Datetime("us", "UTC"),
     "current": pl.Boolean(),
+    "state": pl.String(),
 }
 
 
@@ -45,28 +66,71 @@ def _incident_id(host: str, sig: str, code: str | None, first_seen, first_src: s
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 
 
+def kb_expr(text: pl.Expr) -> pl.Expr:
+    """The first KB number a line names, as `KB5034441` (null when none)."""
+    return pl.lit("KB") + text.str.extract(KB_PATTERN, 1)
+
+
 def build_incidents(
     matches: pl.DataFrame, successes: pl.DataFrame, catalog: Catalog, window: timedelta
 ) -> pl.DataFrame:
     """Group matches into incidents; deterministic order (host, first_seen, signature, code)."""
+    return incidents_and_links(matches, successes, catalog, window)[0]
+
+
+def _last_success(m: pl.DataFrame, successes: pl.DataFrame, catalog: Catalog) -> pl.Expr | pl.DataFrame:
+    """Per match row (`_r`), the time of the latest success before it of a marker its signature names."""
+    marker_rows = [(s.id, mk.lower()) for s in catalog.signatures.values() for mk in s.resolved_by]
+    if successes.height == 0 or not marker_rows:
+        return m.with_columns(_since=pl.lit(None, dtype=pl.Datetime("us", "UTC")))
+    markers = pl.DataFrame(marker_rows, schema={"signature_id": pl.String, "marker": pl.String}, orient="row")
+    succ = (successes.drop_nulls("ts").select("host", pl.col("ts").alias("_since"), pl.col("marker").str.to_lowercase())
+            .unique().sort("_since"))
+    want = m.select("_r", "host", "signature_id", "ts").drop_nulls("ts").join(markers, on="signature_id").sort("ts")
+    if want.height == 0 or succ.height == 0:
+        return m.with_columns(_since=pl.lit(None, dtype=pl.Datetime("us", "UTC")))
+    since = (want.join_asof(succ, left_on="ts", right_on="_since", by=["host", "marker"], strategy="backward",
+                            allow_exact_matches=False, check_sortedness=False)
+             .group_by("_r").agg(pl.col("_since").max()))
+    return m.join(since, on="_r", how="left", maintain_order="left")
+
+
+def incidents_and_links(
+    matches: pl.DataFrame, successes: pl.DataFrame, catalog: Catalog, window: timedelta
+) -> tuple[pl.DataFrame, pl.Series]:
+    """The incidents, and each match row's incident_id (in the matches' row order)."""
     if matches.height == 0:
-        return pl.DataFrame(schema=INCIDENT_SCHEMA)
+        return pl.DataFrame(schema=INCIDENT_SCHEMA), pl.Series("incident_id", [], dtype=pl.String)
     key = ["host", "signature_id", "code"]
-    m = matches.with_columns(pl.col("code").fill_null("")).sort(
-        [*key, "ts", "source", "line_no"], nulls_last=True
-    )
+    m = matches.with_row_index("_r").with_columns(pl.col("code").fill_null(""))
+    m = _last_success(m, successes, catalog).sort([*key, "ts", "source", "line_no"], nulls_last=True)
     gap = pl.col("ts").diff().over(key)
-    m = m.with_columns(burst=(gap > window).fill_null(False).cast(pl.Int32).cum_sum().over(key))
+    # a success of the operation between two failures ends the incident: the next failure starts another
+    after_success = pl.col("_since").ne_missing(pl.col("_since").shift(1)).over(key) & pl.col("_since").is_not_null()
+    new_burst = ((gap > window).fill_null(False) | (after_success & (pl.int_range(pl.len()) > 0).over(key)))
+    m = m.with_columns(burst=new_burst.cast(pl.Int32).cum_sum().over(key))
+    # one failed operation: lines of one source within FAILURE_GAP of each other (adjacent lines when untimed)
+    step = pl.col("ts").diff().over([*key, "burst", "source"])
+    line_step = pl.col("line_no").diff().over([*key, "burst", "source"])
+    same_failure = pl.when(pl.col("ts").is_null()).then(line_step <= 1).otherwise(step <= FAILURE_GAP)
+    evidence_line = (pl.when(pl.col("format").is_in(XML_EVENT_FORMATS))
+                     .then(pl.concat_str(pl.lit("Event "), pl.col("event_id").cast(pl.String).fill_null("?"),
+                                         pl.lit(": "), pl.col("message").fill_null("")))
+                     .otherwise(pl.col("raw")))
+    m = m.with_columns(_new_failure=~same_failure.fill_null(False), _evidence=evidence_line,
+                       _kb=kb_expr(pl.col("raw")))
     agg = (
         m.group_by([*key, "burst"], maintain_order=True)
         .agg(
             first_seen=pl.col("ts").min(),
             last_seen=pl.col("ts").max(),
             count=pl.len().cast(pl.Int64),
+            failures=pl.col("_new_failure").sum().cast(pl.Int64),
             sources=pl.col("source").unique().sort(),
-            first=pl.col("raw").head(EVIDENCE_HEAD + EVIDENCE_TAIL),
-            head=pl.col("raw").head(EVIDENCE_HEAD),
-            tail=pl.col("raw").tail(EVIDENCE_TAIL),
+            kb=pl.col("_kb").drop_nulls().unique().sort(),
+            first=pl.col("_evidence").head(EVIDENCE_HEAD + EVIDENCE_TAIL),
+            head=pl.col("_evidence").head(EVIDENCE_HEAD),
+            tail=pl.col("_evidence").tail(EVIDENCE_TAIL),
             score=pl.col("score").max(),
             scenario=pl.col("scenario").first(),
             first_src=pl.col("source").first(),
@@ -96,15 +160,34 @@ def build_incidents(
     text_table = pl.DataFrame(texts, orient="row", schema={
         "signature_id": pl.String, "code": pl.String, "code_name": pl.String, "title": pl.String,
         "severity": pl.String, "cause": pl.String, "resolution": pl.String, "doc_url": pl.String})
+    agg = agg.with_columns(incident_id=pl.Series(ids, dtype=pl.String))
+    links = (m.select("_r", *key, "burst")
+             .join(agg.select(*key, "burst", "incident_id").with_columns(pl.col("code").fill_null("")),
+                   on=[*key, "burst"], how="left")
+             .sort("_r")["incident_id"])
     inc = (
-        agg.with_columns(incident_id=pl.Series(ids, dtype=pl.String))
-        .join(text_table, on=["signature_id", "code"], how="left", nulls_equal=True, maintain_order="left")
-        .with_columns(resolved_at=pl.lit(None, dtype=pl.Datetime("us", "UTC")), current=pl.lit(False))
+        agg.join(text_table, on=["signature_id", "code"], how="left", nulls_equal=True, maintain_order="left")
+        .join(_host_displays(matches), on="host", how="left", maintain_order="left")
+        .with_columns(resolved_at=pl.lit(None, dtype=pl.Datetime("us", "UTC")), current=pl.lit(False),
+                      lines=pl.col("count"), state=pl.lit(None, dtype=pl.String),
+                      severity_rank=pl.col("severity").replace_strict(SEVERITY_RANK, default=None,
+                                                                      return_dtype=pl.Int8))
         .select([pl.col(c).cast(t) for c, t in INCIDENT_SCHEMA.items()])
     )
     inc = _resolve(inc, successes, catalog)
     inc = _mark_current(inc)
-    return inc.sort(["host", "first_seen", "signature_id", "code", "incident_id"], nulls_last=True)
+    inc = inc.with_columns(state=pl.when(pl.col("resolved_at").is_not_null()).then(pl.lit("resolved"))
+                           .when(pl.col("current")).then(pl.lit("current")).otherwise(pl.lit("open")))
+    return inc.sort(["host", "first_seen", "signature_id", "code", "incident_id"], nulls_last=True), links
+
+
+def _host_displays(matches: pl.DataFrame) -> pl.DataFrame:
+    """One spelling per host: the one its matched lines use most (ties: the first in sort order)."""
+    if "host_display" not in matches.columns:
+        return pl.DataFrame(schema={"host": pl.String, "host_display": pl.String})
+    return (matches.group_by("host", "host_display").len()
+            .sort(["host", "len", "host_display"], descending=[False, True, False], nulls_last=True)
+            .group_by("host", maintain_order=True).agg(pl.col("host_display").first()))
 
 
 def _title(sig, code: str | None, info) -> str:

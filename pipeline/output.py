@@ -2,7 +2,7 @@
 
 CSV cells are neutralised against formula injection (a cell starting with = + - @ TAB or CR is
 prefixed with a quote), since these files are opened in spreadsheets and the text comes from
-machines we do not trust.
+machines we do not trust. Where the files go (run folders, the lock) is `outdir.py`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 
 import polars as pl
+
+from .outdir import OutputError
 
 FORMULA_START = r"^[=+\-@\t\r]"
 
@@ -23,11 +25,19 @@ def atomic_write_parquet(df: pl.DataFrame, path: Path) -> None:
     os.replace(tmp, path)
 
 
+#: Text columns a CSV reader would take for numbers (DuckDB reads `0x8024402C` as 2149859372):
+#: their cells are written with a leading `'`, like formula cells.
+TEXT_NOT_NUMBER = ("code",)
+
+
 def neutralise(df: pl.DataFrame) -> pl.DataFrame:
     """Flatten lists for CSV and defuse cells a spreadsheet would run as formulas."""
     cols = []
     for name, dtype in df.schema.items():
         c = pl.col(name)
+        if name in TEXT_NOT_NUMBER and dtype == pl.String:
+            cols.append(pl.when(c.is_not_null() & (c != "")).then(pl.lit("'") + c).otherwise(c).alias(name))
+            continue
         if isinstance(dtype, pl.List):
             c = c.cast(pl.List(pl.String)).list.join(" | ")
         elif dtype == pl.String:
@@ -43,20 +53,26 @@ def write_table(df: pl.DataFrame, out_dir: Path, name: str, formats: tuple[str, 
     """Write one table as parquet plus each extra format asked for; returns the paths written."""
     written = []
     path = out_dir / f"{name}.parquet"
-    atomic_write_parquet(df, path)
-    written.append(path)
-    if "csv" in formats:
-        p = out_dir / f"{name}.csv"
-        neutralise(df).write_csv(p)
-        written.append(p)
-    if "jsonl" in formats:
-        p = out_dir / f"{name}.jsonl"
-        df.write_ndjson(p)
-        written.append(p)
+    try:
+        atomic_write_parquet(df, path)
+        written.append(path)
+        if "csv" in formats:
+            p = out_dir / f"{name}.csv"
+            neutralise(df).write_csv(p)
+            written.append(p)
+        if "jsonl" in formats:
+            p = out_dir / f"{name}.jsonl"
+            df.write_ndjson(p)
+            written.append(p)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise OutputError.wrap(exc, path.parent) from exc
     return written
 
 
 def write_json(obj: dict, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise OutputError.wrap(exc, path.parent) from exc

@@ -80,9 +80,20 @@ def _is_template(text: str) -> bool:
     return any(tok in text for tok in _UNMASK) and text == text.lower()
 
 
+def _message_of(line: str) -> str:
+    """A whole log line's message, without its timestamp, process and thread ids or component:
+    the part a signature's phrase is scored against (the line as it stands when no parser knows it)."""
+    from .process import parse_text
+
+    records = parse_text(line)
+    if records.height == 1 and records["message"][0]:
+        return records["message"][0]
+    return line
+
+
 def suggest(text: str, sig_id: str | None, out: Path | None) -> int:
     """Print (or write) a signature skeleton for a template (from unmatched.parquet) or a raw line."""
-    template = text if _is_template(text) else template_of(text)
+    template = text if _is_template(text) else template_of(_message_of(text))
     example = text
     if _is_template(text):
         for tok, value in _UNMASK.items():

@@ -21,15 +21,16 @@ from umtriage.parsers.textio import frame_lines
 from umtriage.patterns.catalog import Catalog, load_catalog
 
 from .codes import codes_expr_mask, extract_codes
-from .hosts import host_expr, host_value
+from .hosts import host_display_expr, host_expr, host_value, normalise_host
 from .matcher import Matcher
+from .outdir import OutputError
 from .procenv import PARALLEL_MIN_BYTES, PARALLEL_MIN_FILES, SPLIT_MIN_BYTES
 from .sources import SourceError
 from .streams import PrefixedStream
 from .updates import extract_events
 
 MATCH_COLUMNS = [
-    "host", "source", "format", "line_no", "byte_offset", "ts", "component", "level", "message", "raw",
+    "host", "host_display", "source", "format", "line_no", "byte_offset", "ts", "component", "level", "message", "raw",
     "signature_id", "scenario", "code", "score", "event_id",
 ]
 
@@ -40,6 +41,7 @@ class ScanOptions:
 
     assume_tz: str = "UTC"
     host: str | None = None
+    host_from: str | None = None  # --host-from REGEX with a group named `host`, searched in the source path
     forced_format: str | None = None
     patterns: tuple[str, ...] = ()
     batch_bytes: int = 8 << 20
@@ -113,7 +115,10 @@ class PartWriter:
             return
         path = self.folder / f"{self.stem}-{len(self.paths):05d}.parquet"
         # parts are temporary: written fast (lz4) and merged into the compressed tables at the end
-        pl.concat(self.frames, how="vertical_relaxed").write_parquet(path, statistics=False, compression="lz4")
+        try:
+            pl.concat(self.frames, how="vertical_relaxed").write_parquet(path, statistics=False, compression="lz4")
+        except (OSError, pl.exceptions.PolarsError) as exc:  # disk full, folder gone: the run stops
+            raise OutputError.wrap(exc, self.folder) from exc
         self.paths.append(str(path))
         self.frames, self.rows = [], 0
 
@@ -169,6 +174,7 @@ def prepare_records(records: pl.DataFrame, path_host: str | pl.Expr) -> pl.DataF
     return records.with_columns(
         row=pl.int_range(0, records.height, dtype=pl.UInt32),
         host=host_expr(pl.col("computer"), path_host),
+        host_display=host_display_expr(pl.col("computer"), path_host),
         family=pl.col("format").replace_strict(FAMILY, default="text", return_dtype=pl.String),
         codes=extract_codes(records["message"]),
     ).with_columns(
@@ -245,11 +251,12 @@ class SourceScanner:
         try:
             head = read_head(stream)
         except _STOPS as exc:  # damaged before its first bytes could be read (a bad CRC in a small member)
-            stat = into or FileStat(source=logical, host=path_host, format=None)
+            stat = into or FileStat(source=logical, host=normalise_host(path_host) or path_host, format=None)
             stat.errors.append(_stopped(exc))
             return stat
         det = detection if detection is not None else detect(logical, head, self.options.forced_format)
-        stat = into or FileStat(source=logical, host=path_host, format=det.parser.name if det.parser else None)
+        stat = into or FileStat(source=logical, host=normalise_host(path_host) or path_host,
+                                format=det.parser.name if det.parser else None)
         if det.parser is None:
             stat.bytes, stat.skipped = len(head), det.skip_reason
             if size_hint is not None:  # a binary member is not decompressed to its end just to count it
@@ -295,6 +302,8 @@ class SourceScanner:
                 stat.records += batch.quiet
                 stat.lines += batch.lines
                 stat.notes.extend(batch.notes)
+        except OutputError:  # the tables cannot be written: not this source's fault, the run stops
+            raise
         except _STOPS as exc:  # the archive layer refused or lost the member (it reports that itself), or I/O
             stat.errors.append(_stopped(exc))
         except Exception as exc:  # a parser bug must not end a fleet-wide scan; it is reported

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -10,6 +11,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
+
+from .termsafe import cell
 
 SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "info": "dim"}
 
@@ -82,8 +85,8 @@ def _host_table(inc) -> tuple[Table, int]:
         last = max((r["last_seen"] for r in rows if r["last_seen"]), default=None)
         current = sorted((r for r in rows if r["current"]),
                          key=lambda r: (SEVERITY_ORDER.index(r["severity"]), r["signature_id"]))
-        table.add_row(host, mix, last.strftime("%Y-%m-%d %H:%M") if last else "-",
-                      current[0]["title"] if current else "-")
+        table.add_row(cell(_display(rows[0])), mix, last.strftime("%Y-%m-%d %H:%M") if last else "-",
+                      cell(current[0]["title"]) if current else "-")
     return table, len(ranked) - len(shown)
 
 
@@ -92,20 +95,36 @@ def _top_table(inc) -> tuple[Table, int]:
     rows.sort(key=lambda r: (r["resolved_at"] is not None, not r["current"], SEVERITY_ORDER.index(r["severity"]),
                              r["host"], r["signature_id"], r["code"] or ""))
     table = Table(title="Most severe incidents", title_justify="left")
-    for col in ("host", "severity", "count", "last seen (UTC)", "state"):
-        table.add_column(col, no_wrap=True, justify="right" if col == "count" else "left")
+    for col in ("host", "severity", "failures", "last seen (UTC)", "state"):
+        table.add_column(col, no_wrap=True, justify="right" if col == "failures" else "left")
     table.add_column("what", overflow="fold")
     for r in rows[:TOP_INCIDENTS]:
         state = "resolved" if r["resolved_at"] else ("CURRENT" if r["current"] else "open")
-        table.add_row(r["host"], f"[{SEVERITY_STYLE[r['severity']]}]{r['severity']}[/]", str(r["count"]),
+        table.add_row(cell(_display(r)), f"[{SEVERITY_STYLE[r['severity']]}]{r['severity']}[/]",
+                      str(r.get("failures", r["count"])),
                       r["last_seen"].strftime("%Y-%m-%d %H:%M") if r["last_seen"] else "-", state,
-                      f"{r['scenario']}: {r['title']}")
+                      cell(f"{r['scenario']}: {r['title']}"))
     return table, max(0, len(rows) - TOP_INCIDENTS)
+
+
+def _display(row: dict) -> str:
+    """The host as its logs write it (host_display), else the normalised key."""
+    return row.get("host_display") or row["host"]
+
+
+#: Piped output without COLUMNS: wide enough that the tables keep their words whole.
+PIPE_WIDTH = 120
+
+
+def report_console() -> Console:
+    """A console for the report: the terminal's width, COLUMNS when set, else PIPE_WIDTH."""
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS", "").strip().isdigit() else PIPE_WIDTH
+    return Console(highlight=False, width=width)
 
 
 def print_scan_report(result) -> None:
     """Incidents per host, then the most severe incidents, then the accounting line."""
-    console = Console(highlight=False)  # rich follows the terminal, or COLUMNS (default 80) when piped
+    console = report_console()
     s = result.summary
     inc = result.incidents
     if inc.height:
@@ -130,4 +149,4 @@ def print_scan_report(result) -> None:
         console.print(f"[yellow]{len(s['problems'])} input problems[/] (see summary.json: problems)")
     if s["errors"]:
         console.print(f"[yellow]{len(s['errors'])} read errors[/] (see summary.json: errors)")
-    console.print(f"Tables written to {result.out_dir}/")
+    console.print(cell(f"Tables written to {result.out_dir}/"))

@@ -6,6 +6,7 @@ rows are in stream order, so the same input always gives byte-identical tables.
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import time
@@ -19,19 +20,22 @@ from functools import partial
 from itertools import pairwise
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Protocol
 
 import polars as pl
 from umtriage.parsers.base import REJECT_SCHEMA
 from umtriage.parsers.detect import detect, read_head
 
-from .hosts import normalise_host
+from .hosts import source_host
 from .html_report import warm_up as warm_up_report
 from .html_report import write_report
-from .incidents import build_incidents
+from .incidents import incidents_and_links, kb_expr
+from .outdir import OutputError, RunFolder, check_output_dir, lock_output
 from .output import write_json, write_table
 from .procenv import apply_parallel_scan_env, restore
 from .process import MATCH_COLUMNS, FileStat, ScanOptions, SourceScanner, matcher_for
-from .sources import Limits, Problem, Unit, detect_archive, fallback_host, is_archive_name, iter_unit, list_units
+from .schema import SCHEMA_VERSION
+from .sources import Limits, Problem, Unit, detect_archive, is_archive_name, iter_unit, list_units
 from .streams import RangeStream
 from .tail import last_banner_tz
 from .updates import EVENT_SCHEMA, UPDATE_SCHEMA, build_updates
@@ -62,6 +66,18 @@ class WorkItem:
     end: int | None = None
     part: int = 0
     parser: str | None = None
+
+
+class Engine(Protocol):
+    """Where work items run: `LocalPool` (the default) or a Dask cluster (`pipeline/dask_engine.py`)."""
+
+    def plan(self, units: list[Unit], problems: list[Problem],
+             options: ScanOptions) -> tuple[list[WorkItem], list[Problem]]: ...  # plan_work for its slots (+ URLs)
+
+    def run(self, items: list[WorkItem], options: ScanOptions, parts_dir: Path, limits: Limits,
+            on_unit: Callable[[int, int], None] | None) -> list[UnitResult]: ...  # any order; parts in parts_dir
+
+    def describe(self) -> dict: ...  # summary.json's `run`: engine, jobs, processes, polars_threads, ...
 
 
 def _range_targets(size: int, jobs: int) -> list[int]:
@@ -136,10 +152,9 @@ def scan_item(item: WorkItem, options: ScanOptions, parts_dir: Path, limits: Lim
         return scan_units(item.index, item.units, options, parts_dir, limits)
     unit = item.units[0]
     scanner = SourceScanner(parts_dir, f"{item.index:06d}", replace(options, forced_format=item.parser))
-    default_host = normalise_host(options.host) or normalise_host(fallback_host(unit)) or "unknown"
     walker = iter_unit(unit, limits)  # keep it alive: it owns the open file
     ref, stream = next(x for x in walker if not isinstance(x, Problem))
-    host = normalise_host(ref.path_host) or default_host
+    host = source_host(ref.logical, ref.path_host, unit, options)
     state = {}
     if item.start:  # the classic zone in force where this range starts, looked up only if needed
         state["tz_min"] = partial(last_banner_tz, stream.fileno(), max(0, item.start - TZ_LOOKBACK), item.start,
@@ -189,10 +204,15 @@ def _run_shared_queue(items: list[WorkItem], pool: Executor, workers: int, optio
         except BaseException as exc:  # re-raised in the calling thread below
             failure.append(exc)
 
-    feeder = threading.Thread(target=feed, name="umtriage-feeder")
+    feeder = threading.Thread(target=feed, name="umtriage-feeder", daemon=True)
     feeder.start()
-    while (it := take()) is not None:
-        done(scan_item(it, options, parts_dir, limits))
+    try:
+        while (it := take()) is not None:
+            done(scan_item(it, options, parts_dir, limits))
+    except BaseException as exc:  # SIGTERM, Ctrl-C, a full disk: stop feeding; the pool is ended by the caller
+        with lock:
+            failure.append(exc)
+        raise
     feeder.join()
     if failure:
         raise failure[0]
@@ -207,7 +227,46 @@ def _worker_pool(workers: int) -> Iterator[Executor | None]:
         yield None
         return
     with _worker_environment(), ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        yield pool
+        try:
+            yield pool
+        except BaseException:  # interrupted: end the workers now instead of waiting for their items
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                proc.terminate()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+class LocalPool:
+    """The local engine: this process and `jobs - 1` spawned processes, when the input is worth it."""
+
+    def __init__(self, jobs: int = 1) -> None:
+        self.jobs, self.parallel, self.items = jobs, False, 0
+
+    def plan(self, units: list[Unit], problems: list[Problem],
+             options: ScanOptions) -> tuple[list[WorkItem], list[Problem]]:
+        items = plan_work(units, self.jobs, options)
+        size = sum(u.path.stat().st_size if u.path.exists() else 0 for u in units)
+        self.parallel = self.jobs > 1 and len(items) > 1 and (size >= options.parallel_min_bytes
+                                                              or len(units) >= options.parallel_min_files)
+        self.items = len(items)
+        return items, problems
+
+    def run(self, items: list[WorkItem], options: ScanOptions, parts_dir: Path, limits: Limits,
+            on_unit: Callable[[int, int], None] | None) -> list[UnitResult]:
+        with _worker_pool(self.jobs - 1 if self.parallel else 0) as pool:
+            if pool is not None:
+                return _run_shared_queue(items, pool, self.jobs - 1, options, parts_dir, limits, on_unit)
+        results = []
+        for it in items:
+            results.append(r := scan_item(it, options, parts_dir, limits))
+            if on_unit:
+                on_unit(r.index, r.bytes)
+        return results
+
+    def describe(self) -> dict:
+        """How the run was made (after `plan`): what a slow run's report needs to show."""
+        return {"engine": "local", "jobs": self.jobs, "processes": min(self.jobs, self.items) if self.parallel else 1,
+                "polars_threads": pl.thread_pool_size()}
 
 
 def _stitch_ranges(items: list[WorkItem], results: list[UnitResult]) -> list[UnitResult]:
@@ -276,7 +335,6 @@ def scan_units(index: int, units: tuple[Unit, ...], options: ScanOptions, parts_
     problems: list[dict] = []
     size = 0
     for unit in units:
-        default_host = normalise_host(options.host) or normalise_host(fallback_host(unit)) or "unknown"
         before, first = _file_state(unit.path), len(files)
         try:
             for item in iter_unit(unit, limits):
@@ -284,7 +342,7 @@ def scan_units(index: int, units: tuple[Unit, ...], options: ScanOptions, parts_
                     problems.append(_problem_dict(item))
                     continue
                 ref, stream = item
-                host = normalise_host(ref.path_host) or default_host
+                host = source_host(ref.logical, ref.path_host, unit, options)
                 files.append(scanner.scan_stream(ref.logical, stream, host, size_hint=ref.size))
         except OSError as exc:
             problems.append({"source": "/".join(unit.rel_parts), "reason": "unreadable", "detail": str(exc)})
@@ -362,42 +420,67 @@ def run_scan(
     formats: tuple[str, ...] = (),
     limits: Limits | None = None,
     on_unit: Callable[[int, int], None] | None = None,
+    engine: Engine | None = None,
 ) -> ScanResult:
-    """Scan `paths` into `out_dir`. Raises FileNotFoundError for a missing input path."""
+    """Scan `paths` into `out_dir`. Raises FileNotFoundError for a missing input path, OutputError
+    when the tables cannot be written and OutputBusy when another run writes into `out_dir`.
+
+    `engine`: where the work items run (default: `LocalPool(jobs)`, this process and its workers).
+    Every file is written into a fresh run folder that is published only when complete (see
+    output.RunFolder); `out_dir` is never read as input, even when it lies inside one.
+    """
     t0 = time.perf_counter()
     limits = limits or Limits()
     catalog = matcher_for(options.patterns).catalog  # fail fast on a bad --patterns folder
     warm_up_report()
     units, problems = list_units([Path(p) for p in paths])
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_output_dir(out_dir)
+    units, problems = _outside(units, problems, out_dir, paths)
+    with lock_output(out_dir):
+        run = RunFolder(out_dir)
+        try:
+            return _scan_into(run, paths, units, problems, options, catalog, t0, jobs=jobs, window=window,
+                              formats=formats, limits=limits, on_unit=on_unit, engine=engine)
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            raise OutputError.wrap(exc, run.dir if run.dir.exists() else out_dir) from exc
+        finally:
+            run.discard()  # published runs are no longer there; an unfinished one goes
+
+
+def _outside(units: list[Unit], problems: list[Problem], out_dir: Path, paths: Sequence[Path]):
+    """Drop what lies in the output folder: a second `scan X -o X/out` must not read its own tables."""
+    real = os.path.realpath(out_dir)
+
+    def inside(p: str) -> bool:
+        r = os.path.realpath(p)
+        return r == real or r.startswith(real + os.sep)
+
+    roots = [Path(p) for p in paths]
+    kept = [u for u in units if not inside(str(u.path))]
+    kept_problems = [p for p in problems if not any(inside(str(r / p.logical)) for r in roots if r.is_dir())]
+    return kept, kept_problems
+
+
+def _scan_into(run: RunFolder, paths, units, problems, options: ScanOptions, catalog, t0: float, *, jobs: int,
+               window: timedelta, formats: tuple[str, ...], limits: Limits,
+               on_unit: Callable[[int, int], None] | None, engine: Engine | None) -> ScanResult:
+    out_dir = run.dir
     parts_dir = out_dir / ".parts"
-    shutil.rmtree(parts_dir, ignore_errors=True)
     parts_dir.mkdir()
-    sizes = [u.path.stat().st_size if u.path.exists() else 0 for u in units]
-    items = plan_work(units, jobs, options)
-    parallel = jobs > 1 and len(items) > 1 and (sum(sizes) >= options.parallel_min_bytes
-                                                or len(units) >= options.parallel_min_files)
-    with _worker_pool(jobs - 1 if parallel else 0) as pool:
-        results: list[UnitResult] = []
-        if pool is not None:
-            results = _run_shared_queue(items, pool, jobs - 1, options, parts_dir, limits, on_unit)
-        else:
-            for it in items:
-                r = scan_item(it, options, parts_dir, limits)
-                results.append(r)
-                if on_unit:
-                    on_unit(r.index, r.bytes)
-        results.sort(key=lambda r: r.index)
-        results = _stitch_ranges(items, results)
-        parts = {t: [p for r in results for p in r.parts[t]] for t in SourceScanner.TABLES}
+    engine = engine or LocalPool(jobs)
+    items, problems = engine.plan(units, problems, options)
+    results = sorted(engine.run(items, options, parts_dir, limits, on_unit), key=lambda r: r.index)
+    results = _stitch_ranges(items, results)
+    parts = {t: [p for r in results for p in r.parts[t]] for t in SourceScanner.TABLES}
     tables = write_tables(out_dir, parts, catalog, window, formats)
     summary = _summary(paths, results, problems, tables, time.perf_counter() - t0)
-    summary["run"] = {"jobs": jobs, "processes": min(jobs, len(items)) if parallel else 1,
-                      "polars_threads": pl.thread_pool_size()}  # what a slow run's report needs to show
-    write_json(summary, out_dir / "summary.json")
-    report = write_report(out_dir, tables.incidents, tables.updates, summary)
+    summary["run"] = engine.describe()
+    summary["inputs"] += summary["run"].pop("url_inputs", [])  # objects only the engine's workers fetch
     shutil.rmtree(parts_dir, ignore_errors=True)
-    return ScanResult(summary, tables.incidents, out_dir, [*tables.written, out_dir / "summary.json", report])
+    write_report(out_dir, tables.incidents, tables.updates, summary)
+    write_json(summary, out_dir / "summary.json")  # the last file of the run
+    published = run.publish()
+    return ScanResult(summary, tables.incidents, run.out, published)
 
 
 @dataclass
@@ -419,12 +502,13 @@ def write_tables(out_dir: Path, parts: dict[str, list[str]], catalog, window: ti
     """
     matches = _merge(parts["matches"], _match_schema()).select(MATCH_COLUMNS)
     matches = matches.sort(["source", "line_no", "signature_id", "code"], nulls_last=True)
-    # polars lets go of the GIL: the biggest table is written while the incidents are built
+    successes = _merge(parts["successes"], {"host": pl.String, "source": pl.String, "line_no": pl.Int64,
+                                            "ts": pl.Datetime("us", "UTC"), "marker": pl.String})
+    incidents, links = incidents_and_links(matches, successes, catalog, window)
+    matches = matches.with_columns(incident_id=links, kb=kb_expr(pl.col("raw")), **_parser_format(matches))
+    # polars lets go of the GIL: the biggest table is written while the other tables are built
     with ThreadPoolExecutor(1, thread_name_prefix="umtriage-writer") as writer:
         matches_written = writer.submit(write_table, matches, out_dir, "matches", formats)
-        successes = _merge(parts["successes"], {"host": pl.String, "source": pl.String, "line_no": pl.Int64,
-                                                "ts": pl.Datetime("us", "UTC"), "marker": pl.String})
-        incidents = build_incidents(matches, successes, catalog, window)
         rejects = _merge(parts["rejects"], REJECT_SCHEMA).select(list(REJECT_SCHEMA)).sort(["source", "line_no"])
         unmatched_rows = _merge(parts["unmatched"], UNMATCHED_ROW_SCHEMA)
         unmatched = _aggregate_unmatched(unmatched_rows.sort(["source", "line_no"]))
@@ -438,13 +522,38 @@ def write_tables(out_dir: Path, parts: dict[str, list[str]], catalog, window: ti
     return Tables(incidents, matches, rejects, unmatched, written, updates)
 
 
+def _parser_format(matches: pl.DataFrame) -> dict[str, pl.Expr]:
+    """`format` as the parser's name (what `umtriage formats` lists); the line's form goes to format_variant."""
+    from umtriage.parsers import PARSERS
+
+    names = sorted(PARSERS, key=len, reverse=True)
+    mapping = {v: next((n for n in names if v == n or v.startswith(n + "-")), v)
+               for v in matches["format"].drop_nulls().unique().to_list()}
+    return {"format": pl.col("format").replace_strict(mapping, default=None, return_dtype=pl.String),
+            "format_variant": pl.col("format")}
+
+
 def _match_schema() -> dict:
     return {
-        "host": pl.String, "source": pl.String, "format": pl.String, "line_no": pl.Int64, "byte_offset": pl.Int64,
+        "host": pl.String, "host_display": pl.String, "source": pl.String, "format": pl.String,
+        "line_no": pl.Int64, "byte_offset": pl.Int64,
         "ts": pl.Datetime("us", "UTC"), "component": pl.String, "level": pl.String, "message": pl.String,
         "raw": pl.String, "signature_id": pl.String, "scenario": pl.String, "code": pl.String,
         "score": pl.Float64, "event_id": pl.Int64,
     }
+
+
+def _rejected_codes(rejects: pl.DataFrame) -> dict[str, int]:
+    """Error codes named by lines rejected as too long: lost to matching, but still counted."""
+    from .codes import extract_codes
+
+    if rejects.height == 0:
+        return {}
+    long = rejects.filter(pl.col("reason") == "line_too_long")["raw"]
+    if len(long) == 0:
+        return {}
+    codes = extract_codes(long).explode().drop_nulls()
+    return dict(sorted(codes.value_counts().iter_rows())) if len(codes) else {}
 
 
 def _summary(paths, results, problems, tables: Tables, elapsed) -> dict:
@@ -467,6 +576,7 @@ def _summary(paths, results, problems, tables: Tables, elapsed) -> dict:
     sev = dict(sorted(incidents.group_by("severity").len().iter_rows())) if incidents.height else {}
     all_problems = [_problem_dict(p) for p in problems] + [p for r in results for p in r.problems]
     return {
+        "schema_version": SCHEMA_VERSION,
         "inputs": [str(p) for p in paths],
         "files": len(scanned),
         "files_skipped": len(files) - len(scanned),
@@ -476,6 +586,7 @@ def _summary(paths, results, problems, tables: Tables, elapsed) -> dict:
         "folded_lines": folded,
         "rejects": n_rejects,
         "rejects_by_reason": by_reason,
+        "codes_in_rejected_lines": _rejected_codes(rejects),
         "accounted": lines == records + folded + n_rejects,
         "matched_records": int(sum(f.matched_records for f in files)),
         "matches": matches.height,

@@ -167,6 +167,7 @@ class Unit:
     path: Path  # where to open it (under root; may be a symlink that stays inside root)
     root: Path  # the folder given on the command line, or the file itself
     rel_parts: tuple[str, ...]  # components from root to path; (name,) for a file given directly
+    name_host: str | None = None  # the machine its file name names, where its folder holds several (filehosts)
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,9 @@ def list_units(paths: Sequence[Path], *, follow_symlinks_within: bool = True) ->
             problems.append(Problem(name, "unreadable", "This file cannot be read (permission denied)."))
         else:
             problems.append(Problem(name, "special_file", "Not a regular file or folder; skipped."))
-    return units, problems
+    from .filehosts import assign_name_hosts  # builds on this module's model
+
+    return assign_name_hosts(units), problems
 
 
 def _inside(target: str, root: str) -> bool:

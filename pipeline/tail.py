@@ -38,6 +38,7 @@ from umtriage.parsers.base import Batch, Head, ParseContext, ParserSpec
 from umtriage.parsers.detect import Detection
 from umtriage.parsers.windowsupdate import CLASSIC_LINE, ETW_LINE, TZ_BANNER
 
+from .hosts import normalise_host
 from .process import FileStat, ScanOptions, SourceScanner
 from .streams import RangeStream
 
@@ -312,7 +313,7 @@ class PassRunner:
                     hold_last: bool, final: bool) -> PassResult:
         """Parse bytes [start, end) of the file as lines numbered from `line`."""
         scanner = self._scanner()
-        result = PassResult(FileStat(src.source, src.host, src.spec.name), {})
+        result = PassResult(FileStat(src.source, normalise_host(src.host) or src.host, src.spec.name), {})
         spec = resumable(src.spec, tz=tz, hold_last=hold_last, result=result)
         stream = RangeStream(fd, start, end)
         overrides = {"start_line": line, "start_offset": start, "final": final}
@@ -328,7 +329,7 @@ class PassRunner:
     def replay(self, src: Source, batch: Batch) -> PassResult:
         """Match and write a batch held back by an earlier pass."""
         scanner = self._scanner()
-        result = PassResult(FileStat(src.source, src.host, src.spec.name), {})
+        result = PassResult(FileStat(src.source, normalise_host(src.host) or src.host, src.spec.name), {})
         result.stat = scanner.scan_stream(src.source, io.BytesIO(b""), src.host,
                                           detection=self._detection(src, replaying(src.spec, batch)))
         result.parts = scanner.close()

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import os
 import signal
 import stat
@@ -44,10 +43,11 @@ from umtriage.parsers.textio import HEAD_BYTES
 from .hosts import normalise_host
 from .html_report import write_report
 from .masking import load_masks
+from .outdir import OutputBusy, OutputError, RunFolder, check_output_dir, lock_output
 from .output import write_json
 from .process import FileStat, ScanOptions, matcher_for
 from .scan import UnitResult, _summary, scan_units, write_tables
-from .sources import Limits, Problem, Unit, detect_archive, fallback_host, is_archive_name, list_units
+from .sources import Limits, Problem, Unit, detect_archive, is_archive_name, list_units
 from .tail import (
     FOLDING,
     FP_BYTES,
@@ -68,6 +68,7 @@ from .tail import (
     same_file,
     tail_print,
 )
+from .termsafe import safe
 from .watch_state import (
     TABLES,
     PartStore,
@@ -120,13 +121,15 @@ class Watcher:
     def __init__(self, root: Path, out: Path, options: ScanOptions, *, state_path: Path | None = None,
                  window: timedelta = timedelta(hours=6), from_end: bool = False, quiet: bool = False,
                  interval: float = 2.0, partial_wait: float = PARTIAL_WAIT, settle: float = SETTLE,
-                 limits: Limits | None = None, echo: Callable[[str], None] | None = None):
+                 limits: Limits | None = None, echo: Callable[[str], None] | None = None,
+                 formats: tuple[str, ...] = ()):
         self.root, self.out, self.options, self.window = Path(root), Path(out), options, window
         self.state_path = Path(state_path) if state_path else self.out / "watch-state.json"
         self.from_end, self.quiet, self.interval = from_end, quiet, interval
         self.partial_wait, self.settle = partial_wait, settle
         self.limits = limits or Limits()
-        self.echo = echo or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        self.formats = formats  # extra table formats (csv, jsonl), as in a scan
+        self.echo = echo or (lambda msg: print(safe(msg), file=sys.stderr, flush=True))
         self.catalog = matcher_for(options.patterns).catalog
         self._excluded = [os.path.realpath(self.out), os.path.realpath(self.state_path)]
         config = config_digest(self._settings())
@@ -150,6 +153,7 @@ class Watcher:
         self.write_seconds = 0.0
         self.started = time.time()
         self.should_stop: Callable[[], bool] = lambda: False
+        self.last_failure: str | None = None  # the write failure last reported (watch retries)
 
     # -- set-up ------------------------------------------------------------------------------
     def _settings(self) -> dict:
@@ -159,6 +163,7 @@ class Watcher:
             "root": os.path.realpath(self.root),
             "assume_tz": self.options.assume_tz,
             "host": self.options.host,
+            "host_from": self.options.host_from,
             "forced": self.options.forced_format,
             "patterns": [os.path.realpath(p) for p in self.options.patterns],
             "catalog": digest(repr(sorted(cat.signatures.items())).encode() + repr(sorted(cat.codes.items())).encode()),
@@ -205,11 +210,11 @@ class Watcher:
 
     def _host(self, unit: Unit) -> str:
         """The host a batch scan gives a plain file: the path's first folder, else --host, else the folder."""
+        from .hosts import source_host
         from .sources import host_candidate
 
         path_host = host_candidate(unit.rel_parts[0]) if len(unit.rel_parts) > 1 else None
-        default = normalise_host(self.options.host) or normalise_host(fallback_host(unit)) or "unknown"
-        return normalise_host(path_host) or default
+        return source_host("/".join(unit.rel_parts), path_host, unit, self.options)
 
     # -- one cycle ---------------------------------------------------------------------------
     def cycle(self, final: bool = False) -> None:
@@ -607,7 +612,18 @@ class Watcher:
                 for table in TABLES:
                     parts[table] += [str(folder / table / n) for n in group[table]]
             results.append(UnitResult(i, files, list(probs), {}, 0))
-        tables = write_tables(self.out, parts, self.catalog, self.window, ())
+        run = RunFolder(self.out)
+        try:
+            tables = self._write_run(run, parts, results, t0)
+        finally:
+            run.discard()
+        self._announce(tables.incidents)
+        self.dirty = False
+        self.last_write = time.time()
+        self.write_seconds = time.perf_counter() - t0
+
+    def _write_run(self, run: RunFolder, parts: dict, results: list, t0: float):
+        tables = write_tables(run.dir, parts, self.catalog, self.window, self.formats)
         summary = _summary([str(self.root)], results, self.problems, tables, time.perf_counter() - t0)
         summary["watch"] = {
             "state": str(self.state_path),
@@ -618,19 +634,18 @@ class Watcher:
             "running_seconds": round(time.time() - self.started, 3),
             "events": list(self.events),
         }
-        write_json(summary, self.out / "summary.json")
-        write_report(self.out, tables.incidents, tables.updates, summary)
-        self._announce(tables.incidents)
-        self.dirty = False
-        self.last_write = time.time()
-        self.write_seconds = time.perf_counter() - t0
+        write_report(run.dir, tables.incidents, tables.updates, summary)
+        write_json(summary, run.dir / "summary.json")
+        run.publish()
+        return tables
 
     def _tail_stat(self, t: TailEntry) -> FileStat:
         """A followed file's accounting, as a scan of it would report it."""
         c = zero_counts()
         _add_counts(c, t.counts)
         _add_counts(c, t.prov_counts)
-        fs = FileStat(source=t.logical, host=t.host, format=t.parser, bytes=t.read_end, lines=c["lines"],
+        fs = FileStat(source=t.logical, host=normalise_host(t.host) or t.host, format=t.parser, bytes=t.read_end,
+                      lines=c["lines"],
                       records=c["records"], rejects=c["rejects"], matched_records=c["matched_records"],
                       folded_lines=c["lines"] - c["records"] - c["rejects"], errors=c["errors"])
         if hasattr(fs, "notes"):
@@ -643,8 +658,8 @@ class Watcher:
                 continue
             self.seen_incidents.add(r["incident_id"])
             if not self.quiet:
-                print(f"new incident {r['incident_id']} {r['severity']} {r['host']} {r['code'] or '-'} "
-                      f"{r['signature_id']}: {r['title']} (x{r['count']})", flush=True)
+                print(safe(f"new incident {r['incident_id']} {r['severity']} {r.get('host_display') or r['host']} "
+                           f"{r['code'] or '-'} {r['signature_id']}: {r['title']} (x{r['count']})"), flush=True)
 
 
 def _wake_handler(wake: threading.Event, excluded: list[str]):
@@ -680,33 +695,83 @@ def _observer(root: Path, wake: threading.Event, excluded: list[str], echo: Call
         return None
 
 
-@contextlib.contextmanager
-def _lock(out: Path):
-    path = out / ".watch" / "lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise RuntimeError(f"another umtriage watch is writing to {out}") from None
-        yield
+def _supervise(obs, start: Callable[[], object], echo: Callable[[str], None], restarts: list[int]):
+    """A dead observer (its thread or an emitter's ended, e.g. of a KeyError inside watchdog) is
+    said out loud and started again; after MAX_OBSERVER_RESTARTS watch goes on rescanning alone."""
+    if obs is None:
+        return None
+    alive = obs.is_alive() and all(e.is_alive() for e in getattr(obs, "emitters", ()))
+    if alive:
+        return obs
+    with contextlib.suppress(Exception):
+        obs.stop()
+    if restarts[0] >= MAX_OBSERVER_RESTARTS:
+        echo("umtriage: watch: file events stopped again; from now on only the rescan every interval "
+             "finds changes")
+        return None
+    restarts[0] += 1
+    echo("umtriage: watch: file events stopped (the watchdog thread ended); restarting them, and the "
+         "rescan every interval goes on meanwhile")
+    return start()
+
+
+#: Times a dead watchdog observer is started again before watch relies on its rescans alone.
+MAX_OBSERVER_RESTARTS = 3
+
+
+def _thread_died(echo: Callable[[str], None]):
+    """threading.excepthook for watch: one line instead of a traceback when a helper thread dies."""
+
+    def hook(args) -> None:
+        name = args.thread.name if args.thread is not None else "?"
+        echo(f"umtriage: watch: thread {name} stopped: {args.exc_type.__name__}: {args.exc_value}")
+
+    return hook
 
 
 def run_watch(args, options: ScanOptions) -> int:
-    """The `watch` command: follow args.path until Ctrl-C or SIGTERM (or once), exit 0."""
+    """The `watch` command: follow args.path until Ctrl-C or SIGTERM (or once), exit 0.
+
+    OUT/.lock is the one a scan takes too: a scan and a watch never write into one folder."""
     out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        with _lock(out):
-            return _run(args, options)
-    except RuntimeError as exc:
-        print(f"umtriage: error: {exc}", file=sys.stderr)
-        return 2
+    check_output_dir(out)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(lock_output(out))
+        return _run(args, options, stack)
 
 
-def _run(args, options: ScanOptions) -> int:
-    watcher = Watcher(args.path, args.out, options, state_path=args.state, window=args.window,
-                      from_end=args.from_end, quiet=args.quiet, interval=args.interval)
+def _retry(watcher: Watcher, exc: BaseException, args, options: ScanOptions, stack: contextlib.ExitStack) -> Watcher:
+    """After a failed cycle: a removed output folder is made again (and every file read again);
+    a full disk or another write failure is reported and retried at the next cycle."""
+    out = Path(args.out)
+    if not out.is_dir():
+        watcher.echo(f"umtriage: watch: the output folder {out} is gone; making it again and reading every "
+                     "file again")
+        try:
+            check_output_dir(out)
+            stack.enter_context(lock_output(out))
+        except (OutputError, OutputBusy) as again:
+            watcher.echo(f"umtriage: watch: {again}; retrying in {args.interval:g} s")
+            return watcher
+        fresh = _new_watcher(args, options)
+        fresh.should_stop = watcher.should_stop
+        return fresh
+    if not isinstance(exc, OutputError):
+        exc = OutputError.wrap(exc, out)
+    if str(exc) != watcher.last_failure:  # said once, not every cycle
+        watcher.echo(f"umtriage: watch: {exc}; retrying every {args.interval:g} s")
+        watcher.last_failure = str(exc)
+    return watcher
+
+
+def _new_watcher(args, options: ScanOptions) -> Watcher:
+    return Watcher(args.path, args.out, options, state_path=args.state, window=args.window,
+                   from_end=args.from_end, quiet=args.quiet, interval=args.interval,
+                   formats=getattr(args, "table_formats", ()))
+
+
+def _run(args, options: ScanOptions, stack: contextlib.ExitStack) -> int:
+    watcher = _new_watcher(args, options)
     if args.once:
         watcher.cycle(final=True)
         return 0
@@ -723,12 +788,27 @@ def _run(args, options: ScanOptions) -> int:
     excluded = [os.path.abspath(args.out), os.path.realpath(args.out)]
     if args.state:
         excluded += [os.path.abspath(args.state), os.path.realpath(args.state)]
-    obs = _observer(Path(os.path.abspath(args.path)), wake, excluded, watcher.echo)
+    threading.excepthook = _thread_died(watcher.echo)
+
+    def start():
+        return _observer(Path(os.path.abspath(args.path)), wake, excluded, watcher.echo)
+
+    obs = start()
+    restarts = [0]
     if not args.quiet:
         watcher.echo(f"umtriage: watching {args.path} -> {args.out} (Ctrl-C to stop)")
     try:
         while not stop.is_set():
-            watcher.cycle(final=False)
+            try:
+                if not Path(args.out).is_dir():  # removed while nothing changed: nothing would fail
+                    raise OutputError(f"the output folder {args.out} is gone")
+                watcher.cycle(final=False)
+                if watcher.last_failure:
+                    watcher.echo("umtriage: watch: writing the tables again")
+                    watcher.last_failure = None
+            except (OutputError, OSError, pl.exceptions.PolarsError) as exc:
+                watcher = _retry(watcher, exc, args, options, stack)
+            obs = _supervise(obs, start, watcher.echo, restarts)
             wake.wait(timeout=max(0.05, args.interval))
             wake.clear()
             stop.wait(0.1)  # let a burst of events settle into one cycle
@@ -737,5 +817,8 @@ def _run(args, options: ScanOptions) -> int:
             obs.stop()
             obs.join(timeout=5)
     watcher.should_stop = lambda: False
-    watcher.cycle(final=True)  # the flush: partial last lines and unsettled documents too
+    try:
+        watcher.cycle(final=True)  # the flush: partial last lines and unsettled documents too
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise OutputError.wrap(exc, Path(args.out)) from exc
     return 0

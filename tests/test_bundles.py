@@ -28,7 +28,8 @@ def test_samples_give_incidents_for_every_host_from_every_input_kind(tmp_path: P
     assert hosts == {"srv-wsus01", "win10-app02", "hyb-worker03", "lnx-web04", "win-sql05", "lnx-db06",
                      "aum-lnx07", "arc-win08", "win11-app09"}
     m = pl.read_parquet(tmp_path / "matches.parquet")
-    kinds = set(m["format"])
+    kinds = set(m["format_variant"])  # format is the parser's name, format_variant the line's form
+    assert set(m["format"]) >= {"windowsupdate", "event-xml", "event-csv", "event-json", "event-text"}
     assert kinds >= {"windowsupdate-classic", "windowsupdate-etw", "event-xml", "event-csv", "event-json",
                      "event-text", "omsupdatemgmt", "workerlog", "text", "linuxpatchext", "patchext-status",
                      "windowspatchext", "windowsupdate-etl", "reportingevents", "cbs"}
