@@ -93,12 +93,14 @@ def _host_rows(hosts: list[str], incidents: dict[str, list[dict]], texts: dict[s
                update_rows: dict[str, list[dict]], updates: pl.DataFrame, all_incidents: pl.DataFrame) -> list[dict]:
     """One summary row per host, with its current state and what to search it by."""
     ustate: dict[str, dict[str, int]] = {}
-    for host, state, n in updates.group_by("host", "state").len().iter_rows() if updates.height else ():
+    # sorted: group_by's order is not stable, and the page must be byte-identical for the same input
+    for host, state, n in updates.group_by("host", "state").len().sort("host", "state").iter_rows() \
+            if updates.height else ():
         ustate.setdefault(host, {})[state] = n
     counts: dict[str, dict[str, int]] = {}
     totals: dict[str, int] = {}
     if all_incidents.height:
-        for host, sev, n in all_incidents.group_by("host", "severity").len().iter_rows():
+        for host, sev, n in all_incidents.group_by("host", "severity").len().sort("host", "severity").iter_rows():
             counts.setdefault(host, {})[sev] = n
             totals[host] = totals.get(host, 0) + n
     rows = []
@@ -154,7 +156,7 @@ def report_data(incidents: pl.DataFrame, updates: pl.DataFrame, summary: dict) -
     upd = _update_rows(updates)
     return {
         "summary": {k: summary.get(k) for k in ("files", "bytes", "lines", "records", "rejects", "matches",
-                                                "incidents", "incidents_by_severity", "elapsed_seconds")},
+                                                "incidents", "incidents_by_severity")},
         "states": list(HOST_STATES),
         "hosts": _host_rows(hosts, inc, texts, upd, updates, incidents),
         "incidents": inc,

@@ -110,7 +110,7 @@ def _kb_of(title: pl.Expr) -> pl.Expr:
     return title.str.extract(KB, 1).str.to_uppercase()
 
 
-# -- WindowsUpdate.log classic (and ReportingEvents.log): REPORT EVENT lines ------------------
+# -- WindowsUpdate.log classic and ReportingEvents.log: REPORT EVENT lines --------------------
 #: `[REPORT EVENT: ]{event}<TAB>time<TAB>1<TAB>event id[ name]<TAB>101<TAB>{update}<TAB>revision
 #: <TAB>hresult<TAB>caller<TAB>Success|Failure<TAB>category<TAB>text` (log-formats.md 1.1).
 REPORT_EVENT = (
@@ -140,6 +140,11 @@ def _report_events(df: pl.DataFrame) -> pl.DataFrame:
         title=title, kb=_kb_of(title), state=state, hresult=_hresult(pl.col("hr")),
         attempt=state.is_in(["installed", "failed"]) & (cat == "Content Install"),  # a restart notice is no attempt
     )
+
+
+def _reporting_events(df: pl.DataFrame) -> pl.DataFrame:
+    """ReportingEvents.log: its parser rewrites the message; the line itself has the REPORT EVENT fields."""
+    return _report_events(df.with_columns(message=pl.col("raw").str.strip_chars_start("\ufeff")))
 
 
 # -- WindowsUpdate.log, Windows 10+ form -----------------------------------------------------
@@ -240,7 +245,8 @@ def _status_patches(df: pl.DataFrame) -> pl.DataFrame:
 
 EXTRACTORS: tuple[Extractor, ...] = (
     Extractor("report-event", ("windowsupdate-classic",), ("Content Install", "Content Download"), _report_events),
-    Extractor("windows10-agent", ("windowsupdate-etw",),
+    Extractor("reportingevents", ("reportingevents",), ("Content Install", "Content Download"), _reporting_events),
+    Extractor("windows10-agent", ("windowsupdate-etw", "windowsupdate-etl"),
               ("Title=", "installable update", "LogHistory called",
                "completed successfully, updateId", "already downloaded and are valid", "reboot required = Yes",
                "deloyment history"), _etw_events),

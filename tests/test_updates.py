@@ -203,3 +203,16 @@ def test_every_patch_state_of_a_status_maps_to_an_update_state() -> None:
                         "line_no": [1] * n, "ts": pl.Series([None] * n, dtype=pl.Datetime("us", "UTC")),
                         "kind": ["patch"] * n, "message": [f"Patch {s}: x" for s in states], "raw": raws})
     assert extract_events(rec)["state"].to_list() == ["installed", "failed", "found", "excluded", "not_selected"]
+
+
+def test_reporting_events_of_the_sample(sample_updates: pl.DataFrame) -> None:
+    """samples/WIN11-APP09/Windows/SoftwareDistribution/ReportingEvents.log (UTF-16):
+    iconv -f UTF-16LE -t UTF-8 ReportingEvents.log | grep -c 'Content Install' -> 1, an
+    `Installation Failure` of KB5037771 with 800f0922; the other two lines are detections."""
+    assert by_kb(sample_updates, "win11-app09") == {"KB5037771": ("failed", "0x800F0922", 1)}
+
+
+def test_the_same_input_gives_the_same_updates_and_report_bytes(tmp_path: Path) -> None:
+    one, two = scan(tmp_path / "a", SAMPLES), scan(tmp_path / "b", SAMPLES)
+    for name in ("updates.parquet", "report.html"):
+        assert (one / name).read_bytes() == (two / name).read_bytes(), name
