@@ -93,7 +93,7 @@ def test_sample_report_shows_hosts_timeline_cards_and_search(browser: BrowserCon
     w = Watched(browser, sample_report)
     page = w.page
     assert w.host_rows() == ["arc-win08", "aum-lnx07", "hyb-worker03", "lnx-db06", "lnx-web04", "srv-wsus01",
-                             "win-sql05", "win10-app02"]
+                             "win-sql05", "win10-app02", "win11-app09"]
     # the fleet overview and the timeline are drawn: plotly's SVG with bars / lines in it
     assert page.locator("#overview-chart svg.main-svg").count() >= 1
     assert page.locator("#overview-chart .point path").count() >= 1
@@ -123,7 +123,7 @@ def test_sample_report_shows_hosts_timeline_cards_and_search(browser: BrowserCon
     expect(page.locator("#match-count")).to_have_text(re.compile(r"^3 of "))
     assert w.host_rows() == ["hyb-worker03", "srv-wsus01", "win-sql05"]
     page.fill("#search", "")
-    expect(page.locator("#host-table tbody tr")).to_have_count(8)
+    expect(page.locator("#host-table tbody tr")).to_have_count(9)
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "report-samples.png"
     page.screenshot(path=str(shot), full_page=True)
