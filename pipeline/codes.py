@@ -67,7 +67,7 @@ def extract_codes(messages: pl.Series) -> pl.Series:
     # the report's own HRESULT field comes first in its message, so first in the list
     flat = pl.concat([_report_event_codes(frame), flat])
     if flat.height == 0:
-        return pl.Series("codes", [[] for _ in range(n)], dtype=pl.List(pl.String))
+        return pl.select(pl.repeat(pl.lit([], dtype=pl.List(pl.String)), n).alias("codes")).to_series()
     grouped = flat.group_by("row", maintain_order=True).agg(pl.col("code").unique(maintain_order=True))
     full = pl.DataFrame({"row": pl.int_range(0, n, eager=True, dtype=pl.UInt32)}).join(
         grouped, on="row", how="left", maintain_order="left"

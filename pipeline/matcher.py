@@ -8,10 +8,12 @@ template once per process (cached), never each line. Codes never go through the 
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import polars as pl
 from rapidfuzz import fuzz
+from rapidfuzz.distance import LCSseq
 from umtriage.patterns.catalog import SOURCE_FAMILIES, Catalog, Signature
 
 from .codes import MAY_HOLD_CODE
@@ -72,6 +74,87 @@ def best_score(phrase_templates: list[str], template: str, threshold: float) -> 
     return best
 
 
+#: Templates scored and remembered per process (least recently used ones are forgotten first):
+#: a fleet's distinct templates number in the thousands; hostile input can make every line one.
+TEMPLATE_CACHE_SIZE = 50_000
+#: Only this many characters of a template are scored (a megabyte-long line must not cost
+#: seconds per signature); log messages carry their phrases well before this.
+MAX_SCORED_CHARS = 16_384
+_EPS = 1e-6
+#: New templates are scored this many at a time (their candidate pairs are tables in memory).
+SCORE_BATCH = 5_000
+
+
+def _partial_bound(phrase: str, template: str) -> float:
+    """An upper bound of phrase_score from longest-common-subsequence lengths (a few µs, where
+    partial_ratio takes up to a hundred): partial_ratio's best window shares at most LCS(phrase,
+    template) characters with the shorter string, and its shorter edge windows at most the LCS
+    with the first or last window-length stretch."""
+    short, long_ = (phrase, template) if len(phrase) <= len(template) else (template, phrase)
+    n = len(short)
+    if n == 0:
+        return 100.0
+    whole = LCSseq.similarity(short, long_)
+    edge = max(LCSseq.similarity(short, long_[:n]), LCSseq.similarity(short, long_[-n:]))
+    return max(100.0 * whole / n, 200.0 * edge / (n + edge))
+
+
+def _cut_bound(phrase: str, template: str) -> float:
+    """An upper bound of cut_score: each of its comparisons is within the last N characters of the
+    template against the first N of the phrase (N the longest one tried), over at least `shortest`."""
+    t = template.rstrip("".join(_CUT_MARKS))
+    shortest = max(MIN_CUT_CHARS, int(MIN_CUT_SHARE * len(phrase) + 0.999))
+    longest = min(len(phrase), len(t))
+    if longest < shortest:
+        return 0.0
+    return min(100.0, 100.0 * LCSseq.similarity(t[-longest:], phrase[:longest]) / shortest)
+
+
+#: A phrase is scored against a template only when this share of its words (4 letters or more)
+#: occur in the template: a template that carries a phrase at a score of 86 or more keeps most of
+#: its words whole; anchor words alone (what a hostile line is made of) do not pass.
+WORD_SHARE = 0.4
+_WORD = re.compile(r"[a-z]{4,}")
+
+
+def phrase_words(phrase_template: str) -> tuple[tuple[str, ...], int]:
+    """The distinct words of a phrase and how many of them a template must hold (0: no test)."""
+    words = tuple(sorted(set(_WORD.findall(phrase_template))))
+    need = int(WORD_SHARE * len(words) + 0.999) if len(words) >= 3 else 0
+    return words, need
+
+
+def _has_words(words: tuple[str, ...], need: int, template: str) -> bool:
+    if need == 0:
+        return True
+    found = 0
+    for w in words:
+        if w in template:
+            found += 1
+            if found >= need:
+                return True
+    return False
+
+
+def hit_score(phrase_templates: list[str], template: str, threshold: float,
+              words: list[tuple[tuple[str, ...], int]] | None = None) -> float:
+    """best_score where it reaches the threshold, else some lower value: the phrases whose bound
+    cannot reach the threshold (or, with `words`, that lack most of their words) are not scored,
+    which gives the same hits for a fraction of the work (explain keeps best_score, which shows
+    scores under the threshold too)."""
+    live = [p for k, p in enumerate(phrase_templates) if words is None or _has_words(*words[k], template)]
+    best = 0.0
+    for p in live:
+        if _partial_bound(p, template) >= threshold - _EPS:
+            best = max(best, phrase_score(p, template))
+    if best >= threshold:
+        return best
+    for p in live:
+        if _cut_bound(p, template) >= threshold - _EPS:
+            best = max(best, cut_score(p, template))
+    return best
+
+
 class Matcher:
     """Matches record batches against a catalog; keeps the template cache across batches."""
 
@@ -101,7 +184,24 @@ class Matcher:
             schema={"signature_id": pl.String, "sig_code": pl.String, "generic": pl.Boolean}, orient="row",
         )
         self.fallback = next((s.id for s in sigs if s.id == "wu-error"), None)
-        self.cache: dict[str, list[tuple[str, float]]] = {}
+        self.cache: OrderedDict[str, list[tuple[str, float]]] = OrderedDict()  # LRU, TEMPLATE_CACHE_SIZE
+        self.phrase_words = {sid: [phrase_words(p) for p in ps] for sid, ps in self.phrase_templates.items()}
+        self.sigs_by_anchor: dict[str, list[int]] = {}
+        for k, sig in enumerate(self.phrase_sigs):
+            for a in sig.anchors:
+                self.sigs_by_anchor.setdefault(a, []).append(k)
+        # the same, as tables for _score_batch: anchor -> signature k; (k, phrase p, words needed);
+        # (k, p, word) for the phrases that have a word test
+        self._anchor_table = pl.DataFrame([(a, k) for a, ks in self.sigs_by_anchor.items() for k in ks],
+                                          schema={"a": pl.String, "k": pl.UInt32}, orient="row")
+        self._phrase_table = pl.DataFrame(
+            [(k, p, w[1]) for k, sig in enumerate(self.phrase_sigs) for p, w in enumerate(self.phrase_words[sig.id])],
+            schema={"k": pl.UInt32, "p": pl.UInt32, "need": pl.UInt32}, orient="row")
+        self._word_table = pl.DataFrame(
+            [(k, p, word) for k, sig in enumerate(self.phrase_sigs) for p, (words, need) in
+             enumerate(self.phrase_words[sig.id]) if need for word in words],
+            schema={"k": pl.UInt32, "p": pl.UInt32, "w": pl.String}, orient="row")
+        self._words = sorted(set(self._word_table["w"].to_list()))
 
     def needles(self, family: str) -> tuple[str, ...]:
         """Every literal a line of this family must hold to possibly produce a phrase hit, an
@@ -117,19 +217,59 @@ class Matcher:
         return f"(?i){literals}|{MAY_HOLD_CODE.removeprefix('(?i)')}"
 
     # -- phrases ---------------------------------------------------------------------------
-    def score_template(self, template: str) -> list[tuple[str, float]]:
-        """Signatures whose phrases this template carries, with scores, sorted by id (cached)."""
+    def score_template(self, template: str, anchors: list[str] | None = None) -> list[tuple[str, float]]:
+        """Signatures whose phrases this template carries, with scores, sorted by id (cached).
+
+        `anchors`: the anchor words in the template's first MAX_SCORED_CHARS, when the caller
+        found them already (vectorised, for a whole batch)."""
         hit = self.cache.get(template)
         if hit is not None:
+            self.cache.move_to_end(template)
             return hit
+        scored = template[:MAX_SCORED_CHARS]
+        if anchors is None:
+            anchors = [a for a in self.sigs_by_anchor if a in scored]
+        wanted = sorted({k for a in anchors for k in self.sigs_by_anchor.get(a, ())})
         out: list[tuple[str, float]] = []
-        for sig in self.phrase_sigs:
-            if not any(a in template for a in sig.anchors):
-                continue
-            best = best_score(self.phrase_templates[sig.id], template, sig.threshold)
+        for sig in (self.phrase_sigs[k] for k in wanted):
+            best = hit_score(self.phrase_templates[sig.id], scored, sig.threshold, self.phrase_words[sig.id])
             if best >= sig.threshold:
                 out.append((sig.id, round(best, 1)))
-        self.cache[template] = out
+        self._remember(template, out)
+        return out
+
+    def _remember(self, template: str, hits: list[tuple[str, float]]) -> None:
+        self.cache[template] = hits
+        if len(self.cache) > TEMPLATE_CACHE_SIZE:
+            self.cache.popitem(last=False)
+
+    def _score_batch(self, templates: list[str]) -> list[list[tuple[str, float]]]:
+        """score_template for many templates, the cheap tests vectorised: the anchors and the
+        phrase words each template holds are found in one Aho-Corasick pass each, and only the
+        (template, phrase) pairs that keep enough words reach Python and the fuzzy scorer."""
+        out: list[list[tuple[str, float]]] = [[] for _ in templates]
+        if not self.anchors or not templates:
+            return out
+        t = pl.DataFrame({"t": pl.Series(templates, dtype=pl.String)}).with_row_index("ti").with_columns(
+            pl.col("t").str.slice(0, MAX_SCORED_CHARS))
+        sigs = t.select("ti", a=pl.col("t").str.extract_many(self.anchors, overlapping=True)).explode("a").join(
+            self._anchor_table, on="a").select("ti", "k").unique()
+        pairs = sigs.join(self._phrase_table, on="k")
+        if self._word_table.height:
+            held = t.select("ti", w=pl.col("t").str.extract_many(self._words, overlapping=True)).explode("w").unique()
+            counts = held.join(self._word_table, on="w").group_by("ti", "k", "p").len("held")
+            pairs = pairs.join(counts, on=["ti", "k", "p"], how="left").filter(
+                pl.col("held").fill_null(0) >= pl.col("need"))
+        scored = [p[:MAX_SCORED_CHARS] for p in templates]
+        todo: dict[tuple[int, int], list[int]] = {}
+        for ti, k, p in pairs.sort("ti", "k", "p").select("ti", "k", "p").iter_rows():
+            todo.setdefault((ti, k), []).append(p)
+        for (ti, k), ps in todo.items():
+            sig = self.phrase_sigs[k]
+            phrases = self.phrase_templates[sig.id]
+            best = hit_score([phrases[p] for p in ps], scored[ti], sig.threshold)
+            if best >= sig.threshold:
+                out[ti].append((sig.id, round(best, 1)))
         return out
 
     def _phrase_hits(self, df: pl.DataFrame) -> pl.DataFrame:
@@ -171,9 +311,13 @@ class Matcher:
         msgs = cand.select("message").unique()
         msgs = msgs.with_columns(template=template_expr(pl.col("message")))
         cand = cand.select("row", "message").join(msgs, on="message").select("row", "template")
-        rows = [
-            (t, sid, sc) for t in cand["template"].unique().sort().to_list() for sid, sc in self.score_template(t)
-        ]
+        templates = cand["template"].unique().sort().to_list()
+        fresh = [t for t in templates if t not in self.cache]
+        for at in range(0, len(fresh), SCORE_BATCH):  # bounded intermediate tables
+            piece = fresh[at : at + SCORE_BATCH]
+            for t, got in zip(piece, self._score_batch(piece), strict=True):
+                self._remember(t, got)
+        rows = [(t, sid, sc) for t in templates for sid, sc in self.score_template(t)]
         if not rows:
             return pl.DataFrame(schema={"row": pl.UInt32, "signature_id": pl.String, "score": pl.Float64})
         table = pl.DataFrame(rows, schema={"template": pl.String, "signature_id": pl.String, "score": pl.Float64},
