@@ -104,6 +104,8 @@ def _common(s: argparse.ArgumentParser) -> None:
                    help="gap that splits incidents (default 6h)")
     s.add_argument("--patterns", action="append", default=[], type=Path, metavar="DIR",
                    help="extra signature folder; overrides built-ins by id (repeatable)")
+    s.add_argument("--mute", action="append", default=[], metavar="CODE|SIGNATURE",
+                   help="never report this error code or signature id (repeatable; also a mute.txt in --patterns)")
     s.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
 
 
@@ -144,7 +146,7 @@ def _options(args, forced: str | None):
         if "host" not in rx.groupindex:
             raise UsageError(f"--host-from {args.host_from!r}: needs a group named host, e.g. (?P<host>[^_/]+)")
     return ScanOptions(assume_tz=args.assume_tz, host=args.host, host_from=args.host_from, forced_format=forced,
-                       patterns=tuple(str(d) for d in args.patterns))
+                       patterns=tuple(str(d) for d in args.patterns), mute=tuple(args.mute))
 
 
 def cmd_scan(args) -> int:
@@ -293,7 +295,12 @@ def cmd_watch(args) -> int:
     if not args.path.is_dir():
         raise UsageError(f"{args.path}: not a folder")
     check_output_dir(args.out)
-    return run_watch(args, options)
+    from umtriage.patterns.catalog import CatalogError
+
+    try:
+        return run_watch(args, options)
+    except CatalogError as exc:
+        raise UsageError("invalid signatures:\n" + str(exc)) from exc
 
 
 def cmd_schema(_args) -> int:

@@ -17,7 +17,7 @@ from rapidfuzz.distance import LCSseq
 from umtriage.patterns.catalog import SOURCE_FAMILIES, Catalog, Signature
 
 from .codes import MAY_HOLD_CODE
-from .masking import template_expr, template_of
+from .masking import template_expr, templates_of
 from .updates import needles_of_family as update_needles
 
 #: A message shorter than this share of a phrase is too short to stand for it (truncation).
@@ -153,6 +153,13 @@ def hit_score(phrase_templates: list[str], template: str, threshold: float,
         if _cut_bound(p, template) >= threshold - _EPS:
             best = max(best, cut_score(p, template))
     return best
+def _any_of(patterns: tuple[str, ...]) -> str | None:
+    """One case-insensitive alternation of the decoder's context regexes (None when there are none)."""
+    return "(?i)" + "|".join(f"(?:{p})" for p in patterns) if patterns else None
+
+
+def _contains(expr: pl.Expr, pattern: str | None) -> pl.Expr:
+    return expr.str.contains(pattern).fill_null(False) if pattern else pl.lit(False)
 
 
 class Matcher:
@@ -171,11 +178,14 @@ class Matcher:
         self.sig_family = pl.DataFrame(fam_rows, schema={"signature_id": pl.String, "family": pl.String},
                                        orient="row")
         self.phrase_sigs = [s for s in sigs if s.phrases]
-        self.phrase_templates = {s.id: [template_of(p) for p in s.phrases] for s in self.phrase_sigs}
-        self.anchors = sorted({a for s in self.phrase_sigs for a in s.anchors})
+        masked = iter(templates_of([p for s in self.phrase_sigs for p in s.phrases]))
+        self.phrase_templates = {s.id: [next(masked) for _ in s.phrases] for s in self.phrase_sigs}
+        self.regex_sigs = [s for s in sigs if s.regexes]
+        worded = self.phrase_sigs + [s for s in self.regex_sigs if not s.phrases]
+        self.anchors = sorted({a for s in worded for a in s.anchors})
         #: per source family, only the anchors of signatures that apply to it
         self.family_anchors = {
-            f: sorted({a for s in self.phrase_sigs if s.applies_to(f) for a in s.anchors})
+            f: sorted({a for s in worded if s.applies_to(f) for a in s.anchors})
             for f in SOURCE_FAMILIES if f != "any"
         }
         self.success_markers = sorted({m for s in sigs for m in s.resolved_by})
@@ -202,6 +212,11 @@ class Matcher:
              enumerate(self.phrase_words[sig.id]) if need for word in words],
             schema={"k": pl.UInt32, "p": pl.UInt32, "w": pl.String}, orient="row")
         self._words = sorted(set(self._word_table["w"].to_list()))
+        # the catch-all's three faces: a code of a failed operation, a code mentioned, a trace code
+        self.fallback_failure = "wu-failure" if "wu-failure" in self.sigs else self.fallback
+        self.fallback_trace = "wu-trace" if "wu-trace" in self.sigs else self.fallback
+        self.context = {k: _any_of(catalog.context.get(k, ())) for k in ("failure", "quiet", "benign", "trace")}
+        self.muted = catalog.muted
 
     def needles(self, family: str) -> tuple[str, ...]:
         """Every literal a line of this family must hold to possibly produce a phrase hit, an
@@ -280,7 +295,7 @@ class Matcher:
                 part = df.filter(pl.col("family") == family) if len(keep) or df["family"].n_unique() > 1 else df
                 keep.append(part.filter(pl.col("message").str.contains_any(anchors, ascii_case_insensitive=True)))
         cand = pl.concat(keep) if keep else df.clear()
-        single = self._score_rows(cand)
+        single = pl.concat([self._score_rows(cand), self._regex_hits(df)]).sort(["row", "signature_id"])
         pairs = self._wrapped_pairs(df)
         if pairs.height == 0:
             return single
@@ -290,6 +305,20 @@ class Matcher:
         paired = paired.join(alone, on=["row", "signature_id"], how="anti").join(
             alone.with_columns(pl.col("row") - 1), on=["row", "signature_id"], how="anti")
         return pl.concat([single, paired]).sort(["row", "signature_id"])
+
+    def _regex_hits(self, df: pl.DataFrame) -> pl.DataFrame:
+        """(row, signature_id, score) of the few regex signatures, on rows holding one of their anchors."""
+        parts = [pl.DataFrame(schema={"row": pl.UInt32, "signature_id": pl.String, "score": pl.Float64})]
+        present = set(df["family"].unique().to_list()) if self.regex_sigs else set()
+        for sig in self.regex_sigs:
+            fams = [f for f in present if sig.applies_to(f)]
+            if not fams:  # e.g. a WindowsUpdate.log batch: no regex signature reads that family
+                continue
+            rows = df.filter(pl.col("family").is_in(fams)
+                             & pl.col("message").str.contains_any(list(sig.anchors), ascii_case_insensitive=True))
+            rows = rows.filter(pl.col("message").str.contains(_any_of(sig.regexes)))
+            parts.append(rows.select("row", signature_id=pl.lit(sig.id), score=pl.lit(100.0)))
+        return pl.concat(parts)
 
     def _wrapped_pairs(self, df: pl.DataFrame) -> pl.DataFrame:
         """Plain text: each line joined with the next, for messages a mail or ticket wrapped in two."""
@@ -328,7 +357,10 @@ class Matcher:
     def match(self, df: pl.DataFrame) -> BatchHits:
         """`df` needs columns row (UInt32), family, message, codes (list), level."""
         codes = df.select("row", "family", "codes").explode("codes").drop_nulls("codes").rename({"codes": "code"})
-        by_code = codes.join(self.code_table, on="code").with_columns(score=pl.lit(100.0))
+        ctx = self._code_context(df, codes)
+        # a code on a line whose writer says the failure does not matter is trace, whatever its signature
+        by_code = codes.join(self.code_table, on="code").join(ctx.filter(pl.col("benign")), on="row", how="anti")
+        by_code = by_code.with_columns(score=pl.lit(100.0))
         by_phrase = self._phrase_hits(df).join(df.select("row", "family", "codes"), on="row").join(
             self.sig_code, on="signature_id"
         ).with_columns(
@@ -356,11 +388,16 @@ class Matcher:
             claimed = hits.select("row", "code").drop_nulls()
             rest = codes.join(claimed, on=["row", "code"], how="anti")
             rest = rest.join(hits.filter(pl.col("code").is_null()).select("row"), on="row", how="anti")
-            fb = rest.select("row", "family", pl.lit(self.fallback).alias("signature_id"), "code",
-                             pl.lit(100.0).alias("score"))
-            hits = pl.concat([hits, fb])
+            hits = pl.concat([hits, self._fallback_hits(rest, ctx)])
         hits = hits.select("row", "signature_id", "code", "score").sort(["row", "signature_id", "code"])
+        muted_rows = hits.clear().select("row")
+        if self.muted:
+            gone = pl.col("signature_id").is_in(list(self.muted)) | pl.col("code").is_in(list(self.muted)).fill_null(
+                False)
+            muted_rows = hits.filter(gone).select("row")
+            hits = hits.filter(~gone)
         unmatched = df.filter(pl.col("level").is_in(PROBLEM_LEVELS)).join(hits.select("row"), on="row", how="anti")
+        unmatched = unmatched.join(muted_rows, on="row", how="anti")
         unmatched = unmatched.select("row", template=template_expr(pl.col("message")))
         if self.success_markers:
             succ = df.select(
@@ -369,6 +406,37 @@ class Matcher:
         else:
             succ = pl.DataFrame(schema={"row": pl.UInt32, "marker": pl.String})
         return BatchHits(hits.cast(HIT_SCHEMA), unmatched, succ)
+
+    def _code_context(self, df: pl.DataFrame, codes: pl.DataFrame) -> pl.DataFrame:
+        """(row, failure, benign, trace) for the rows that carry a code (few): what the line says of it."""
+        rows = df.filter(pl.col("codes").list.len() > 0).select("row", "family", "message")
+        msg = pl.col("message")
+        quiet = (pl.col("family") == "cbs") | _contains(msg, self.context["quiet"])
+        return rows.select(
+            "row",
+            failure=(_contains(msg, self.context["failure"]) & ~quiet),
+            benign=_contains(msg, self.context["benign"]),
+            trace=_contains(msg, self.context["trace"]),
+        )
+
+    def _fallback_hits(self, rest: pl.DataFrame, ctx: pl.DataFrame) -> pl.DataFrame:
+        """Codes no signature claimed: wu-failure on a failed operation's line, wu-trace for trace codes,
+        stack frames and benign lines, wu-error otherwise; codes of another domain (security log,
+        licensing) never."""
+        klass = {c: (k.name if (k := self.catalog.code_class(c)) else "") for c in rest["code"].unique().to_list()}
+        table = pl.DataFrame({"code": list(klass), "klass": list(klass.values())},
+                             schema={"code": pl.String, "klass": pl.String})
+        rest = rest.join(table, on="code", how="left").join(ctx, on="row", how="left")
+        rest = rest.filter(pl.col("klass") != "unrelated")
+        trace = (pl.col("klass") == "internal") | pl.col("benign").fill_null(False) | pl.col("trace").fill_null(False)
+        sig = (
+            pl.when(trace)
+            .then(pl.lit(self.fallback_trace))
+            .when(pl.col("failure").fill_null(False))
+            .then(pl.lit(self.fallback_failure))
+            .otherwise(pl.lit(self.fallback))
+        )
+        return rest.select("row", "family", sig.alias("signature_id"), "code", pl.lit(100.0).alias("score"))
 
     def signature(self, sig_id: str) -> Signature:
         return self.sigs[sig_id]

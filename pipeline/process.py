@@ -44,6 +44,8 @@ class ScanOptions:
     host_from: str | None = None  # --host-from REGEX with a group named `host`, searched in the source path
     forced_format: str | None = None
     patterns: tuple[str, ...] = ()
+    #: codes and signature ids never reported (--mute)
+    mute: tuple[str, ...] = ()
     batch_bytes: int = 8 << 20
     part_rows: int = 50_000
     #: False: the straightforward reference path (no prefilter, no fast framing, no file
@@ -209,11 +211,11 @@ def match_text(text: str, matcher: Matcher, forced: str | None = None) -> tuple[
     return rec, matcher.match(rec).hits
 
 
-def matcher_for(patterns: tuple[str, ...], *, explain: bool = False) -> Matcher:
+def matcher_for(patterns: tuple[str, ...], *, explain: bool = False, mute: tuple[str, ...] = ()) -> Matcher:
     """One catalog and matcher per process and pattern set (the template cache lives there)."""
-    key = (tuple(patterns), explain)
+    key = (tuple(patterns), explain, tuple(mute))
     if key not in _STATE:
-        cat = load_catalog([Path(p) for p in patterns])
+        cat = load_catalog([Path(p) for p in patterns], mute)
         _STATE[key] = (cat, Matcher(cat, include_explain_only=explain))
     return _STATE[key][1]
 
@@ -234,7 +236,7 @@ class SourceScanner:
 
     def __init__(self, parts_dir: Path, prefix: str, options: ScanOptions):
         self.options = options
-        self.matcher = matcher_for(options.patterns)
+        self.matcher = matcher_for(options.patterns, mute=options.mute)
         self.writers = {t: PartWriter(parts_dir, f"{prefix}-{t}", options.part_rows) for t in self.TABLES}
         self._pending: list[pl.DataFrame] = []
         self._pending_rows = 0

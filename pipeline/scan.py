@@ -431,7 +431,7 @@ def run_scan(
     """
     t0 = time.perf_counter()
     limits = limits or Limits()
-    catalog = matcher_for(options.patterns).catalog  # fail fast on a bad --patterns folder
+    catalog = matcher_for(options.patterns, mute=options.mute).catalog  # fail fast on a bad --patterns folder
     warm_up_report()
     units, problems = list_units([Path(p) for p in paths])
     check_output_dir(out_dir)
