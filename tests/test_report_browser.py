@@ -97,11 +97,16 @@ def test_sample_report_shows_hosts_timeline_cards_and_search(browser: BrowserCon
     # the fleet overview and the timeline are drawn: plotly's SVG with bars / lines in it
     assert page.locator("#overview-chart svg.main-svg").count() >= 1
     assert page.locator("#overview-chart .point path").count() >= 1
-    assert page.locator("#timeline .scatterlayer .trace").count() >= 2
-    assert page.locator("#timeline .scatterlayer path.js-line").count() >= 1
-    # open a host: its incident cards; a card opens on click to show cause, fix, evidence, doc link
+    # open a host: its timeline (incidents and update attempts) and incident cards; a card opens on
+    # click to show cause, fix, evidence, doc link
     page.locator("#host-table tbody tr", has_text="srv-wsus01").click()
     assert page.locator("#detail-title").text_content().startswith("srv-wsus01")
+    out = sample_report.parent
+    traces = (pl.read_parquet(out / "incidents.parquet").filter(pl.col("host") == "srv-wsus01")["severity"].n_unique()
+              + pl.read_parquet(out / "updates.parquet").filter(pl.col("host") == "srv-wsus01")["state"].n_unique())
+    assert traces >= 4  # one line per incident severity and per update state
+    expect(page.locator("#timeline .scatterlayer .trace")).to_have_count(traces)
+    assert page.locator("#timeline .scatterlayer path.js-line").count() >= 1
     cards = page.locator("#cards .card")
     incidents = pl.read_parquet(sample_report.parent / "incidents.parquet")
     assert cards.count() == incidents.filter(pl.col("host") == "srv-wsus01").height >= 3
