@@ -222,6 +222,8 @@ def _frame_utf8_fast(body: bytes, first_line: int, first_offset: int) -> tuple[p
 
 #: What a damaged 8-bit body can hold besides text: UTF-16LE runs (Latin range) and NUL runs.
 _REGION = re.compile(rb"(?P<u16>(?:[\x01-\xff]\x00){4,})|(?P<nul>\x00+)")
+
+
 class _Pieces:
     """The lines of a damaged body, built from its regions: [text, bytes, too_long, has_nul].
 
@@ -435,31 +437,37 @@ def context_lines(stream: BinaryIO, ctx: ParseContext) -> Iterator[LineBlock]:
                        start_offset=ctx.start_offset, final=ctx.final, fast=ctx.fast)
 
 
-#: In a UTF-16 stream, a long run of bytes without one NUL that holds line ends: an 8-bit part.
-_EIGHT_BIT_RUN = re.compile(rb"[^\x00]{64,}")
+#: An LF byte that is not followed by a NUL: in UTF-16 (LE or BE) text of the Latin range every LF is.
+_LONE_LF = re.compile(rb"\n[^\x00]")
 
 
 def _eight_bit_start(chunk: bytes) -> int | None:
     """Where a UTF-16 stream turns into UTF-8/ASCII text (an appended tail), or None.
 
-    UTF-16 text of any script has a NUL byte in every few, or line ends as LF NUL; 64 bytes
-    without one that decode as UTF-8, free of control bytes and with 2 LFs cannot be UTF-16.
+    UTF-16 text of any script has a NUL byte in every few, and its line ends are LF NUL: a run
+    of 64 bytes without a NUL, holding 2 LFs, free of control bytes and valid as UTF-8 cannot
+    be UTF-16. The caller first compares LF counts (bytes and decoded), which rules the
+    question out at C speed for plain UTF-16.
     """
-    for m in _EIGHT_BIT_RUN.finditer(chunk):
-        run = m.group()
-        if run.count(b"\n") < 2 or run.translate(None, _CONTROL_BYTES) != run:
-            continue
-        try:
-            run.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            if exc.start < len(run) - 4:
-                continue
-        return m.start()
+    pos = 0
+    while (m := _LONE_LF.search(chunk, pos)) is not None:
+        start = chunk.rfind(b"\x00", 0, m.start()) + 1
+        end = chunk.find(b"\x00", m.start())
+        end = len(chunk) if end < 0 else end
+        run = chunk[start:end]
+        if len(run) >= 64 and run.count(b"\n") >= 2 and run.translate(None, _CONTROL_BYTES) == run:
+            try:
+                run.decode("utf-8")
+                return start
+            except UnicodeDecodeError as exc:
+                if exc.start >= len(run) - 4:  # a character cut by the end of the read
+                    return start
+        pos = end
     return None
 
 
 def _frame_utf16_text(body: str, first_line: int, first_offset: int) -> tuple[pl.DataFrame, int]:
-    """_frame_text for decoded UTF-16, with NUL runs (U+0000 runs) framed as units of their own."""
+    """_frame_text for decoded UTF-16; a line holding a NUL run (U+0000) is one `nul_run` reject."""
     if "\x00" not in body:
         return _frame_text(body, "utf-16", first_line, first_offset)
     pieces = _Pieces()
@@ -493,12 +501,18 @@ def _frame_utf16(
     cr_only: bool | None = None
     while True:
         chunk = stream.read(max(2, batch_bytes & ~1))
-        switch = _eight_bit_start(chunk) if chunk else None
+        state = decoder.getstate()
+        new = decoder.decode(chunk, final=not chunk)
+        # every 0x0A byte of UTF-16 text is an LF code unit, but for a rare CJK character: more
+        # 0x0A bytes than decoded LFs is where an 8-bit part may be
+        switch = _eight_bit_start(chunk) if chunk.count(b"\n") > new.count("\n") else None
         rest = b""
         if switch is not None:
             chunk, rest = chunk[:switch], chunk[switch:]
+            decoder.setstate(state)
+            new = decoder.decode(chunk, final=True)
         eof = not chunk or switch is not None
-        text = carry + decoder.decode(chunk, final=eof)
+        text = carry + new
         if cr_only is None and text:
             cr_only = "\n" not in text and "\r" in text
         if cr_only:

@@ -162,9 +162,14 @@ def cmd_scan(args) -> int:
             raise UsageError(f"{p}: not readable")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    engine = _open_engine(args.dask, urls) if args.dask else None  # a missing extra is said first
     if not out_url:
-        check_output_dir(args.out)
-    engine = _open_engine(args.dask, urls) if args.dask else None
+        try:
+            check_output_dir(args.out)
+        except BaseException:
+            if engine:
+                engine.close()
+            raise
     engine_errors: tuple[type[Exception], ...] = engine.errors if engine else ()
     out = Path(tempfile.mkdtemp(prefix="umtriage-out-")) if out_url else args.out  # uploaded when complete
     progress = nullcontext(None)

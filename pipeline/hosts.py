@@ -45,9 +45,9 @@ def display_host(name: str | None) -> str | None:
 
 def _display_expr(name: pl.Expr) -> pl.Expr:
     short = name.str.strip_chars().str.strip_chars("\\")
-    short = pl.when(short.str.contains(r"^\d{1,3}(?:\.\d{1,3}){3}$")).then(short).otherwise(
-        short.str.split(".").list.first()
-    )
+    label = short.str.split(".").list.first()
+    # as display_host: an IP stays whole, a name that starts with a dot (`.cache`) keeps its name
+    short = pl.when(short.str.contains(r"^\d{1,3}(?:\.\d{1,3}){3}$") | (label == "")).then(short).otherwise(label)
     return pl.when(short == "").then(None).otherwise(short)
 
 
@@ -68,7 +68,7 @@ def host_value(computer: str | None, path_host: str) -> str:
     if computer is not None:
         short = computer.strip().lower()
         if not _IP_EXPR.match(short):
-            short = short.split(".")[0]
+            short = short.split(".")[0] or short
         if short:
             return short
     return normalise_host(path_host) or path_host
