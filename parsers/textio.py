@@ -23,6 +23,10 @@ SMALL_BODY = 1 << 20
 #: keeps the first characters and names the error codes found in the part that was read, so they
 #: are still counted (summary.json `codes_in_rejected_lines`).
 MAX_LINE_BYTES = 1 << 20
+#: Most lines in one block. Every row costs a few hundred bytes on its way through a parser, so
+#: a block of 8 MB of empty lines (8M rows) would take gigabytes; normal logs (about 140 bytes a
+#: line) stay under this row count at the default batch size and keep their block boundaries.
+MAX_BLOCK_ROWS = 100_000
 _CODE_IN_LONG = re.compile(r"(?i)(?<![0-9a-z])(?:0x|\[)([89a-f][0-9a-f]{7})(?![0-9a-z])")
 LONG_LINE_CODES = 8
 
@@ -220,6 +224,35 @@ def _frame_utf8_fast(body: bytes, first_line: int, first_offset: int) -> tuple[p
     return frame, len(body)
 
 
+def _row_cut(body: bytes, start: int, max_rows: int) -> int:
+    """The end of the max_rows-th line of body from `start` on (there are more lines than that).
+
+    A bisection over C-speed newline counts: a block of empty lines is cut in a few dozen scans.
+    """
+    lo, hi = start, len(body)  # lines(lo) < max_rows <= lines(hi), lines(x): newlines in body[start:x]
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if body.count(b"\n", start, mid) >= max_rows:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def _row_bounded(body: bytes, max_rows: int) -> list[bytes]:
+    """body (whole lines) as pieces of at most max_rows lines each."""
+    if len(body) <= max_rows:
+        return [body]
+    left = body.count(b"\n")
+    pieces, start = [], 0
+    while left > max_rows:
+        cut = _row_cut(body, start, max_rows)
+        pieces.append(body[start:cut])
+        start, left = cut, left - max_rows
+    pieces.append(body[start:] if start else body)
+    return pieces
+
+
 #: What a damaged 8-bit body can hold besides text: UTF-16LE runs (Latin range) and NUL runs.
 _REGION = re.compile(rb"(?P<u16>(?:[\x01-\xff]\x00){4,})|(?P<nul>\x00+)")
 
@@ -337,9 +370,11 @@ def frame_lines(
     start_offset: int = 0,
     final: bool = True,
     fast: bool = True,
+    max_rows: int = MAX_BLOCK_ROWS,
 ) -> Iterator[LineBlock]:
     """Yield blocks of whole lines from a byte stream, in order, with bounded memory.
 
+    A block holds at most `batch_bytes` bytes and at most `max_rows` lines.
     The stream must be positioned after any BOM (the caller passes `start_offset` to keep
     offsets true to the file). A last line without a newline is emitted when `final`;
     otherwise it is left unread so a tailer can pick it up once it is complete.
@@ -382,19 +417,23 @@ def frame_lines(
         if at_end and final and carry and len(carry) <= MAX_LINE_BYTES:  # the last line has no newline
             body, consumed, carry = b"".join((body, carry, b"\n")), consumed + len(carry), b""
         if body:
-            # polars' reader pays a fixed cost per call; small bodies split faster in Python
-            damaged = b"\x00" in body  # NUL runs or UTF-16 parts: framed region by region
-            quick = _frame_utf8_fast(body, line_no, offset) if fast and not damaged and len(body) > SMALL_BODY else None
-            if quick is not None:
-                frame, _ = quick
-            elif damaged:
-                frame = _frame_regions(body, line_no, offset)
-            else:
-                text, unit = _decode_chunk(body)
-                frame, _ = _frame_text(text, unit, line_no, offset)
-            yield LineBlock(frame, frame.height, last=at_end and final and not carry)
-            line_no += frame.height
-            offset += consumed
+            damaged = b"\x00" in body  # NUL runs or UTF-16 parts: framed region by region, in one piece
+            pieces, base = ([body] if damaged else _row_bounded(body, max_rows)), offset
+            for k, piece in enumerate(pieces):
+                # polars' reader pays a fixed cost per call; small bodies split faster in Python
+                quick = (_frame_utf8_fast(piece, line_no, offset) if fast and not damaged and len(piece) > SMALL_BODY
+                         else None)
+                if quick is not None:
+                    frame, _ = quick
+                elif damaged:
+                    frame = _frame_regions(piece, line_no, offset)
+                else:
+                    text, unit = _decode_chunk(piece)
+                    frame, _ = _frame_text(text, unit, line_no, offset)
+                yield LineBlock(frame, frame.height, last=at_end and final and not carry and k == len(pieces) - 1)
+                line_no += frame.height
+                offset += len(piece)
+            offset = base + consumed  # a last line without newline got one added that is not in the file
         if len(carry) > MAX_LINE_BYTES:
             yield LineBlock(_long_line_frame(line_no, offset, carry), 1)
             line_no += 1
@@ -524,7 +563,8 @@ def _frame_utf16(
             body, carry, missing_nl = text + "\n", "", True
         if body:
             frame, size = _frame_utf16_text(body, line_no, offset)
-            yield LineBlock(frame, frame.height)
+            for k in range(0, frame.height, MAX_BLOCK_ROWS):  # bounded by rows like the other path
+                yield LineBlock(frame.slice(k, MAX_BLOCK_ROWS), min(MAX_BLOCK_ROWS, frame.height - k))
             line_no += frame.height
             offset += size - (2 if missing_nl else 0)
         if len(carry) > MAX_LINE_BYTES:

@@ -10,6 +10,7 @@ import re
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -23,6 +24,8 @@ SOURCE_FAMILIES = (
     "windowsupdate", "event4502", "omsupdatemgmt", "workerlog", "text",
     "cbs", "patchext", "waagent", "arc", "any",
 )
+#: A file of a --patterns folder listing codes and signature ids never to report (one a line).
+MUTE_FILE = "mute.txt"
 REQUIRED = (
     "id", "title", "scenario", "severity", "sources", "codes", "phrases", "threshold",
     "cause", "resolution", "references",
@@ -76,10 +79,15 @@ class Signature:
     references: tuple[str, ...]
     status: str = "stable"
     anchors: tuple[str, ...] = ()
+    #: exact patterns (Rust regex, case-insensitive) for what fuzzy phrases cannot say, such as a count
+    #: that must not be zero (`failed = 1`); run only on lines holding one of `anchors`
+    regexes: tuple[str, ...] = ()
     explain_only: bool = False
     #: A catch-all (e.g. wu-error): dropped for a record that a specific signature matched.
     generic: bool = False
     resolved_by: tuple[str, ...] = ()
+    #: "code": the incident's severity and first fix steps come from its code's class (wu-failure)
+    severity_from: str = "signature"
     evidence: str = ""
     examples: tuple[Example, ...] = ()
     path: str = ""
@@ -97,6 +105,26 @@ class CodeInfo:
     code: str
     name: str
     meaning: str
+    klass: str = ""
+
+
+@dataclass(frozen=True)
+class CodeClass:
+    """What kind of failure a code is (patterns/codes/classes.toml): severity and first fix steps."""
+
+    name: str
+    severity: str
+    fix: str
+
+
+@dataclass(frozen=True)
+class Decoder:
+    """Every file of patterns/codes/ merged: names and meanings, classes, and line contexts."""
+
+    codes: dict[str, CodeInfo]
+    classes: dict[str, CodeClass]
+    ranges: dict[str, str]  # code prefix -> class name
+    context: dict[str, tuple[str, ...]]  # failure / quiet / benign -> regexes
 
 
 @dataclass
@@ -105,6 +133,24 @@ class Catalog:
 
     signatures: dict[str, Signature]
     codes: dict[str, CodeInfo] = field(default_factory=dict)
+    classes: dict[str, CodeClass] = field(default_factory=dict)
+    ranges: dict[str, str] = field(default_factory=dict)
+    context: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: codes and signature ids that are never reported (`--mute`, a `mute.txt` in a --patterns folder)
+    muted: frozenset[str] = frozenset()
+
+    def code_class(self, code: str | None) -> CodeClass | None:
+        """The class of a code: its decoder row's `class`, else the longest matching range prefix."""
+        if not code:
+            return None
+        info = self.codes.get(code)
+        name = info.klass if info and info.klass else ""
+        if not name:
+            for n in range(len(code), 2, -1):
+                name = self.ranges.get(code[:n], "")
+                if name:
+                    break
+        return self.classes.get(name)
 
     def by_code(self) -> dict[str, list[Signature]]:
         out: dict[str, list[Signature]] = {}
@@ -157,6 +203,8 @@ def _check(data: dict, text: str, where: str, stem: str) -> list[str]:
         bad("id", f"id {data['id']!r} must equal the file name {stem!r}")
     if data["severity"] not in SEVERITIES:
         bad("severity", f"severity {data['severity']!r} is not one of {', '.join(SEVERITIES)}")
+    if data.get("severity_from", "signature") not in ("signature", "code"):
+        bad("severity_from", f"severity_from {data.get('severity_from')!r} must be \"signature\" or \"code\"")
     if data.get("status", "stable") not in STATUSES:
         bad("status", f"status {data.get('status')!r} is not one of {', '.join(STATUSES)}")
     for src in data["sources"] if isinstance(data["sources"], list) else [data["sources"]]:
@@ -168,8 +216,16 @@ def _check(data: dict, text: str, where: str, stem: str) -> list[str]:
     thr = data["threshold"]
     if not isinstance(thr, int | float) or isinstance(thr, bool) or not 50 <= thr <= 100:
         bad("threshold", f"threshold {thr!r} must be a number from 50 to 100")
-    if not data["codes"] and not data["phrases"] and not data.get("explain_only", False) and data["id"] != "wu-error":
-        bad("phrases", "a signature needs codes or phrases (or explain_only = true)")
+    if not (data["codes"] or data["phrases"] or data.get("regexes") or data.get("explain_only", False)
+            or data.get("generic", False)):
+        bad("phrases", "a signature needs codes, phrases or regexes (or explain_only = true)")
+    for rx in data.get("regexes", []):
+        try:
+            re.compile(rx)
+        except (re.error, TypeError) as exc:
+            bad("regexes", f"regex {rx!r} does not compile: {exc}")
+    if data.get("regexes") and not data.get("anchors"):
+        bad("regexes", "a signature with regexes needs anchors (the words its lines always hold)")
     if not isinstance(data["references"], list) or not all(isinstance(r, str) for r in data["references"]):
         bad("references", "references must be a list of URLs")
     examples = data.get("examples", [])
@@ -193,8 +249,9 @@ def _build(data: dict, where: str) -> Signature:
         sources=tuple(data["sources"]), codes=tuple(data["codes"]), phrases=phrases,
         threshold=float(data["threshold"]), cause=data["cause"].strip(), resolution=data["resolution"].strip(),
         references=tuple(data["references"]), status=data.get("status", "stable"), anchors=anchors,
+        regexes=tuple(data.get("regexes", ())),
         explain_only=bool(data.get("explain_only", False)), generic=bool(data.get("generic", False)),
-        resolved_by=tuple(data.get("resolved_by", ())),
+        resolved_by=tuple(data.get("resolved_by", ())), severity_from=data.get("severity_from", "signature"),
         evidence=data.get("evidence", "").strip(),
         examples=tuple(Example(e["line"], e["expect"], e.get("format")) for e in data.get("examples", ())),
         path=where,
@@ -245,26 +302,86 @@ def load_dir(root: Path) -> tuple[dict[str, Signature], list[str]]:
     return sigs, problems
 
 
-def load_codes(path: Path | None = None) -> dict[str, CodeInfo]:
-    """The error-code decoder (symbolic names and meanings): every *.toml in patterns/codes, or
-    the one file or folder `path` names. wu_errors.toml is read first, then the other files in
-    name order (servicing.toml, ...); a code keeps the first definition found."""
-    folder = Path(str(resources.files("umtriage.patterns") / "codes"))
-    path = path or folder
-    if not path.exists():
-        return {}
-    files = sorted(path.glob("*.toml"), key=lambda f: (f.name != "wu_errors.toml", f.name)) if path.is_dir() else [path]
-    out: dict[str, CodeInfo] = {}
-    for file in files:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
+def codes_dir() -> Path:
+    """Folder of the shipped decoder files (every *.toml in it is read, in name order)."""
+    return Path(str(resources.files("umtriage.patterns") / "codes"))
+
+
+@lru_cache(maxsize=4)
+def load_decoder(root: Path | None = None) -> Decoder:
+    """Merge every decoder file: wu_errors.toml first, then the others in name order (servicing.toml,
+    ...); a code keeps its first definition; [[class]], [[range]] and [context] are merged.
+    Cached: the catalog and the code extractor both read it; callers must not change what it returns."""
+    root = root or codes_dir()
+    codes: dict[str, CodeInfo] = {}
+    classes: dict[str, CodeClass] = {}
+    ranges: dict[str, str] = {}
+    context: dict[str, tuple[str, ...]] = {}
+    files = sorted(root.glob("*.toml"), key=lambda f: (f.name != "wu_errors.toml", f.name)) if root.is_dir() else []
+    for path in files:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
         for row in data.get("code", []):
             code = row["code"].upper().replace("0X", "0x")
-            out.setdefault(code, CodeInfo(code, row.get("name", ""), row.get("meaning", "")))
-    return out
+            codes.setdefault(code, CodeInfo(code, row.get("name", ""), row.get("meaning", ""), row.get("class", "")))
+        for row in data.get("class", []):
+            classes[row["name"]] = CodeClass(row["name"], row["severity"], row.get("fix", "").strip())
+        for row in data.get("range", []):
+            ranges[row["prefix"].upper().replace("0X", "0x")] = row["class"]
+        for key, patterns in data.get("context", {}).items():
+            context[key] = (*context.get(key, ()), *patterns)
+    return Decoder(codes, classes, ranges, context)
 
 
-def load_catalog(extra_dirs: Sequence[Path] = ()) -> Catalog:
+def load_codes(path: Path | None = None) -> dict[str, CodeInfo]:
+    """The error-code decoder (symbolic names and meanings): every *.toml in patterns/codes (see
+    load_decoder), or the one file or folder `path` names."""
+    if path is not None and path.is_file():
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        out: dict[str, CodeInfo] = {}
+        for r in data.get("code", []):
+            code = r["code"].upper().replace("0X", "0x")
+            out.setdefault(code, CodeInfo(code, r.get("name", ""), r.get("meaning", ""), r.get("class", "")))
+        return out
+    if path is not None and not path.exists():
+        return {}
+    return load_decoder(path).codes
+
+
+def mute_key(item: str, signature_ids: Iterable[str]) -> str | None:
+    """A mute item as matching compares it: a code normalised (`8024000c` -> `0x8024000C`, decimal
+    spellings too), or a known signature id; None when it is neither."""
+    text = item.strip()
+    if text in set(signature_ids):
+        return text
+    t = text.strip("[]")
+    if re.fullmatch(r"-\d{1,10}", t) and -(1 << 31) <= int(t) < 0:
+        return f"0x{int(t) + (1 << 32):08X}"
+    if re.fullmatch(r"\d{10}", t) and (1 << 31) <= int(t) < (1 << 32):
+        return f"0x{int(t):08X}"
+    m = re.fullmatch(r"(?i)(?:0x)?([0-9a-f]{8})", t)
+    return "0x" + m.group(1).upper() if m else None
+
+
+def load_mute_file(path: Path, signature_ids: Iterable[str]) -> tuple[set[str], list[str]]:
+    """A mute file: one code or signature id a line, `#` starts a comment; (keys, problems)."""
+    out: set[str] = set()
+    problems: list[str] = []
+    ids = set(signature_ids)
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        item = line.split("#", 1)[0].strip()
+        if not item:
+            continue
+        key = mute_key(item, ids)
+        if key is None:
+            problems.append(f"{path}:{n}: {item!r} is neither an error code nor a signature id")
+        else:
+            out.add(key)
+    return out, problems
+
+
+def load_catalog(extra_dirs: Sequence[Path] = (), mute: Sequence[str] = ()) -> Catalog:
     """Built-in signatures, then each user folder in order; a user signature replaces a built-in one by id.
+    `mute` (codes or signature ids, like the lines of a folder's mute.txt) are never reported.
 
     Raises CatalogError listing every problem found, so nothing runs on a half-valid catalog.
     """
@@ -273,6 +390,19 @@ def load_catalog(extra_dirs: Sequence[Path] = ()) -> Catalog:
         user, errs = load_dir(Path(d))
         problems.extend(errs)
         sigs.update(user)
+    muted: set[str] = set()
+    for d in extra_dirs:
+        if (Path(d) / MUTE_FILE).is_file():
+            keys, errs = load_mute_file(Path(d) / MUTE_FILE, sigs)
+            muted |= keys
+            problems.extend(errs)
+    for item in mute:
+        key = mute_key(item, sigs)
+        if key is None:
+            problems.append(f"--mute {item!r}: neither an error code nor a signature id")
+        else:
+            muted.add(key)
     if problems:
         raise CatalogError(problems)
-    return Catalog(sigs, load_codes())
+    dec = load_decoder()
+    return Catalog(sigs, dec.codes, dec.classes, dec.ranges, dec.context, frozenset(muted))

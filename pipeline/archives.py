@@ -18,6 +18,7 @@ import os
 import stat
 import struct
 import tarfile
+import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -55,6 +56,8 @@ HEAD = 512
 SALVAGE_WITHIN, SALVAGE_STEP = 8 << 20, 512
 #: Tar metadata (pax and GNU long-name headers) that tarfile would hold in memory at once.
 TAR_HEADER_ALLOWANCE = 16 << 20
+#: A zip inside an archive needs a seekable copy: up to this size in memory, beyond it on disk.
+SPILL_IN_MEMORY = 8 << 20
 
 _DAMAGE = (EOFError, OSError, zlib.error, zipfile.BadZipFile, tarfile.TarError, lzma.LZMAError, struct.error)
 
@@ -82,10 +85,16 @@ class Found:
 
 @dataclass
 class _Ctx:
+    """The one budget of a unit, shared by every layer of it: bytes out, entries, Problems."""
+
     limits: Limits
     total: int = 0
     members: int = 0
     problems: list[Problem] = field(default_factory=list)
+    #: the unit's expansion budget (Limits.expansion_budget of the input file's size), set when
+    #: the top-level file turns out to be an archive
+    budget: int | None = None
+    input_bytes: int = 0
 
     def report(self, where: tuple, reason: str, detail: str) -> Problem:
         problem = Problem(logical_of(where), reason, detail)
@@ -105,11 +114,23 @@ class _Ctx:
 
     def skip(self, where: tuple, n: int) -> None:
         """Bytes a tar stream decompresses to get past an entry nobody reads count toward the total."""
+        self.charge(where, n)
+
+    def charge(self, where: tuple, n: int) -> Problem | None:
+        """Count n bytes read out of any layer; the Problem that ends the unit when over budget."""
         self.total += n
         if self.total > self.limits.max_total_bytes:
             p = self.report(where, "too_large", f"The bundle expands past {_mib(self.limits.max_total_bytes)}; "
                             "reading stopped here and the rest of it was skipped.")
             raise LimitExceeded(p, fatal=True)
+        if self.budget is not None and self.total > self.budget:
+            lim = self.limits
+            p = self.report(where, "zip_bomb", f"The bundle expands past {_mib(self.budget)} over all its layers "
+                            f"(its budget: {lim.max_expansion:g} times its {self.input_bytes} bytes, at least "
+                            f"{_mib(lim.expansion_grace)}); reading stopped here as a likely zip bomb and the "
+                            "rest of it was skipped.")
+            raise LimitExceeded(p, fatal=True)
+        return None
 
     def damaged(self, where: tuple, exc: BaseException, during: str, note: str = "") -> ArchiveDamaged:
         text = (str(exc) or type(exc).__name__).rstrip(".")
@@ -210,14 +231,21 @@ class _Guard(io.RawIOBase):
         while self._pull(CHUNK):
             pass
 
-    def read_capped(self, cap: int) -> bytes | None:
-        """The whole member, or None when it is longer than cap."""
-        buf = io.BytesIO()
-        while data := self._take(CHUNK):
-            if buf.tell() + len(data) > cap:
-                return None
-            buf.write(data)
-        return buf.getvalue()
+    def spill(self, cap: int) -> BinaryIO | None:
+        """The whole member in a seekable temporary file (in memory while small), or None when it
+        is longer than cap. Its bytes pass through this guard: they count in the unit's budget."""
+        spool = tempfile.SpooledTemporaryFile(max_size=SPILL_IN_MEMORY, prefix="umtriage-")  # noqa: SIM115
+        try:
+            while data := self._take(CHUNK):
+                if spool.tell() + len(data) > cap:
+                    spool.close()
+                    return None
+                spool.write(data)
+        except BaseException:
+            spool.close()
+            raise
+        spool.seek(0)
+        return spool  # type: ignore[return-value]
 
     def _take(self, n: int) -> bytes:
         if self.closed:
@@ -274,10 +302,11 @@ class _Guard(io.RawIOBase):
     def _account(self, n: int) -> None:
         lim, ctx = self._ctx.limits, self._ctx
         self.out += n
-        ctx.total += n
-        if ctx.total > lim.max_total_bytes:
-            self._fail("too_large", f"The bundle expands past {_mib(lim.max_total_bytes)}; reading stopped "
-                       "here and the rest of it was skipped.", fatal=True)
+        try:
+            ctx.charge(self._where, n)
+        except LimitExceeded as exc:
+            self.error = exc
+            raise
         if self.out > lim.max_member_bytes:
             self._fail("too_large", f"This member is larger than {_mib(lim.max_member_bytes)}; "
                        "it was read only up to that size.")
@@ -377,6 +406,7 @@ class Walker:
             if self.lim.max_depth < 1:
                 self.ctx.report(where, "too_deep", "Archives are not opened (max_depth is 0).")
                 return
+            self.ctx.input_bytes, self.ctx.budget = st.st_size, self.lim.expansion_budget(st.st_size)
             yield from self._walk_archive(kind, f, where, 1, host, _file_opener(path))
 
     def _walk_archive(
@@ -415,14 +445,15 @@ class Walker:
             self.ctx.report(where, "too_deep", f"An archive nested more than {self.lim.max_depth} levels "
                             "deep; not opened.")
             return
-        if kind == "zip":
-            data = guard.read_capped(self.lim.max_nested_zip_bytes)
-            if data is None:
-                self.ctx.report(where, "too_large", "A zip inside an archive must be read in memory and this "
-                                f"one is over {_mib(self.lim.max_nested_zip_bytes)}; extract it and scan it "
-                                "on its own.")
+        if kind == "zip":  # zipfile seeks: the member is copied out once (bounded, and counted)
+            spilled = guard.spill(self.lim.max_nested_zip_bytes)
+            if spilled is None:
+                self.ctx.report(where, "too_large", "A zip inside an archive is copied to a temporary file to "
+                                f"be read and this one is over {_mib(self.lim.max_nested_zip_bytes)}; extract "
+                                "it and scan it on its own.")
                 return
-            yield from self._walk_zip(io.BytesIO(data), where, depth + 1, host)
+            with closing(spilled):
+                yield from self._walk_zip(spilled, where, depth + 1, host)
         else:
             yield from self._walk_archive(kind, guard, where, depth + 1, host, reopen)  # type: ignore[arg-type]
 
@@ -539,7 +570,8 @@ class Walker:
         except _DAMAGE as exc:
             ctx.damaged(where, exc, "at its first header")
             return
-        choose = self._chooser(where, host, lambda: _tar_entries(reopen, self.lim) if reopen else [])
+        budget = self.ctx.budget or self.lim.max_total_bytes
+        choose = self._chooser(where, host, lambda: _tar_entries(reopen, self.lim, budget) if reopen else [])
         seen: dict[tuple[str, ...], int] = {}
         with tf:
             while True:
@@ -636,7 +668,7 @@ def _gunzip_opener(reopen: _Opener | None) -> _Opener | None:
     return lambda st: st.enter_context(gzip.GzipFile(fileobj=reopen(st), mode="rb"))
 
 
-def _tar_entries(reopen: _Opener, lim: Limits) -> list[tuple[tuple[str, ...], bool]]:
+def _tar_entries(reopen: _Opener, lim: Limits, budget: int) -> list[tuple[tuple[str, ...], bool]]:
     """Names in a tar, read in a first pass to tell a fleet tar from a single-host one.
 
     Best effort: a damaged or oversized tar yields the names seen so far; the real pass reports why.
@@ -649,7 +681,7 @@ def _tar_entries(reopen: _Opener, lim: Limits) -> list[tuple[tuple[str, ...], bo
             while (ti := tf.next()) is not None and len(entries) < lim.max_members:
                 tf.members.clear()
                 feed.until = tf.offset + TAR_HEADER_ALLOWANCE
-                if feed.served > lim.max_total_bytes:
+                if feed.served > budget:
                     break
                 parts, refused = member_parts(ti.name)
                 if parts and not refused:

@@ -29,6 +29,13 @@ def _duration(text: str) -> timedelta:
     return timedelta(**{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]: value})
 
 
+def _size(text: str) -> int:
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*", text, re.IGNORECASE)
+    if not m:
+        raise argparse.ArgumentTypeError(f"invalid size {text!r}: use e.g. 500M, 20G")
+    return int(float(m.group(1)) * 1024 ** " kmgt".index((m.group(2) or " ").lower()))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="umtriage",
@@ -47,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fail-on-any", action="store_true",
                    help="with --fail-on: count resolved incidents too")
     s.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)")
+    s.add_argument("--max-expansion", type=float, default=200.0, metavar="RATIO",
+                   help="an archive may expand to RATIO times its size over all its layers (past 64 MiB; "
+                        "default 200), else it is reported as zip_bomb and the rest of it skipped")
+    s.add_argument("--max-expanded", type=_size, default=20 << 30, metavar="SIZE",
+                   help="most bytes read out of one archive input, all layers together (default 20G)")
     s.add_argument("--dask", metavar="ADDRESS", help="run on a Dask cluster: a scheduler address (tcp://host:8786), "
                    "or local[:N] for a LocalCluster of N workers (needs: pip install 'umtriage[dask]')")
 
@@ -92,6 +104,8 @@ def _common(s: argparse.ArgumentParser) -> None:
                    help="gap that splits incidents (default 6h)")
     s.add_argument("--patterns", action="append", default=[], type=Path, metavar="DIR",
                    help="extra signature folder; overrides built-ins by id (repeatable)")
+    s.add_argument("--mute", action="append", default=[], metavar="CODE|SIGNATURE",
+                   help="never report this error code or signature id (repeatable; also a mute.txt in --patterns)")
     s.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
 
 
@@ -132,7 +146,7 @@ def _options(args, forced: str | None):
         if "host" not in rx.groupindex:
             raise UsageError(f"--host-from {args.host_from!r}: needs a group named host, e.g. (?P<host>[^_/]+)")
     return ScanOptions(assume_tz=args.assume_tz, host=args.host, host_from=args.host_from, forced_format=forced,
-                       patterns=tuple(str(d) for d in args.patterns))
+                       patterns=tuple(str(d) for d in args.patterns), mute=tuple(args.mute))
 
 
 def cmd_scan(args) -> int:
@@ -162,6 +176,11 @@ def cmd_scan(args) -> int:
             raise UsageError(f"{p}: not readable")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    if args.max_expansion <= 0:
+        raise UsageError("--max-expansion must be above 0")
+    from umtriage.pipeline.sources import Limits
+
+    limits = Limits(max_expansion=args.max_expansion, max_total_bytes=args.max_expanded)
     engine = _open_engine(args.dask, urls) if args.dask else None  # a missing extra is said first
     if not out_url:
         try:
@@ -180,7 +199,7 @@ def cmd_scan(args) -> int:
     try:
         with closing(engine) if engine else nullcontext(), progress as on_unit:
             result = run_scan(args.paths, out, options, jobs=args.jobs, window=args.window, formats=tables,
-                              on_unit=on_unit, engine=engine)
+                              limits=limits, on_unit=on_unit, engine=engine)
         if out_url:
             from umtriage.pipeline.url_inputs import upload
 
@@ -276,7 +295,12 @@ def cmd_watch(args) -> int:
     if not args.path.is_dir():
         raise UsageError(f"{args.path}: not a folder")
     check_output_dir(args.out)
-    return run_watch(args, options)
+    from umtriage.patterns.catalog import CatalogError
+
+    try:
+        return run_watch(args, options)
+    except CatalogError as exc:
+        raise UsageError("invalid signatures:\n" + str(exc)) from exc
 
 
 def cmd_schema(_args) -> int:

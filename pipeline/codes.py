@@ -13,6 +13,7 @@ context word, the HRESULT field of a failed classic `REPORT EVENT`, is read by i
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import polars as pl
 from umtriage.parsers.grammar import parse_report_event
@@ -22,7 +23,9 @@ TOKEN = (
     r"(?i)(?:reason code\s*[=:]?\s*0x[0-9a-f]{8}"  # a shutdown reason (event 1074), consumed and dropped
     r"|0x[0-9a-f]{8}"
     r"|\[[0-9a-f]{8}\]"
-    r"|\b(?:hr|hresult|error|exit code|result code|code|returned)\s*[=:]?\s*[0-9a-f]{8}"
+    r"|\b(?:hresult|hr|error|code|returned|received|result|exited with)[\s:=('\"]{1,3}[234]\d{9}"  # unsigned
+    r"|\b(?:hr|hresult|error|exit code|result code|code|returned|result(?:un)?mapped)\s*[=:]?\s*[0-9a-f]{8}"
+    r"|\b(?:error|fehler|échec|erreur|errore|failed)[: ]\s*\d{1,5}(?:\s+[a-z]+)?"  # Win32 in words
     r"|(?:^|[^\w.\-])-21[0-4]\d{7})"
     r"(?:[^0-9a-z\-]|$)"
 )
@@ -30,25 +33,59 @@ TOKEN = (
 #: The parsers' prefilter uses it so lines with only success codes or GUIDs are not cut into fields.
 MAY_HOLD_CODE = (
     r"(?i)0x[89a-f][0-9a-f]{7}|\[[89a-f][0-9a-f]{7}\]"
-    r"|(?:hr|hresult|error|code|returned)\s*[=:]?\s*[89a-f][0-9a-f]{7}|-21[0-4]\d{7}"
+    r"|(?:hr|hresult|error|code|returned|mapped)\s*[=:]?\s*[89a-f][0-9a-f]{7}|-21[0-4]\d{7}"
+    r"|(?:hresult|hr|error|code|returned|received|result|exited with)[\s:=('\"]{1,3}[234]\d{9}"  # unsigned
+    r"|(?:error|fehler|échec|erreur|errore|failed)[: ]\s*[1-9]"  # Win32 error numbers in words
     r"|\t[89a-f][0-9a-f]{7}\t"  # the HRESULT field of a failed REPORT EVENT
 )
 #: Lines on which the REPORT EVENT grammar runs (its failure HRESULT is a tab-separated field).
 REPORT_CANDIDATE = r"^REPORT EVENT: \{.*\t[89a-fA-F][0-9a-fA-F]{7}\t"
 _HEX = r"(?i)([0-9a-f]{8})(?:[^0-9a-z\-]|$)"
 _DEC = r"(-21[0-4]\d{7})"
+_UDEC = r"(?:^|\D)([234]\d{9})(?:\D|$)"
+_WIN32 = r"(?i)^(?:error|fehler|échec|erreur|errore|failed)[: ]\s*(\d{1,5})(?:\s+([a-z]+))?"
+#: `error 3 of 5`, `failed 2 times`: a count, not an error number.
+_COUNT_WORDS = frozenset(
+    """of out times time update updates package packages file files item items attempt attempts retry retries
+    second seconds sec ms minute minutes hour hours day days byte bytes kb mb gb percent event events error
+    errors warning warnings more and or in at on to x""".split()
+)
+#: `OpenSSL error:80000002:...` is OpenSSL's own packed code, not an HRESULT.
+_OPENSSL = r"(?i)^error:[0-9a-f]{8}:"
+
+
+@lru_cache(maxsize=1)
+def win32_numbers() -> dict[str, str]:
+    """Win32 error numbers the decoder names, as decimal text -> 0x8007XXXX. Only these are read from
+    words (`error 1060`, `Fehler 5`): a number the decoder does not know is more likely a count or
+    another product's error (MSI's `Error 1920.`) than a Win32 code."""
+    from umtriage.patterns.catalog import load_decoder
+
+    return {str(int(c[6:], 16)): c for c in load_decoder().codes if c.startswith("0x8007") and int(c[6:], 16)}
+
+
+def _to_hex(values: pl.Expr, offset: int) -> pl.Expr:
+    return (values + offset).map_batches(
+        lambda s: s.map_elements(lambda v: f"{v:08X}", return_dtype=pl.String, skip_nulls=True),
+        return_dtype=pl.String,
+    )
 
 
 def _normalise_tokens(tokens: pl.Expr) -> pl.Expr:
     """Token text to a normalised code, or null for success codes and non-codes."""
     dec = tokens.str.extract(_DEC, 1).cast(pl.Int64, strict=False)
-    hex_from_dec = (dec + (1 << 32)).map_batches(
-        lambda s: s.map_elements(lambda v: f"{v:08X}", return_dtype=pl.String, skip_nulls=True),
-        return_dtype=pl.String,
+    udec = tokens.str.extract(_UDEC, 1).cast(pl.Int64, strict=False)
+    udec = pl.when(udec.is_between(1 << 31, (1 << 32) - 1)).then(udec)
+    win32_num = tokens.str.extract(_WIN32, 1).str.strip_chars_start("0")
+    counted = tokens.str.extract(_WIN32, 2).str.to_lowercase().is_in(list(_COUNT_WORDS)).fill_null(False)
+    win32 = pl.when(~counted).then(win32_num.replace_strict(win32_numbers(), default=None, return_dtype=pl.String))
+    hexpart = pl.coalesce(
+        _to_hex(dec, 1 << 32), _to_hex(udec, 0), win32.str.slice(2),
+        pl.when(~tokens.str.contains(_WIN32)).then(tokens.str.extract(_HEX, 1).str.to_uppercase()),
     )
-    hexpart = pl.coalesce(hex_from_dec, tokens.str.extract(_HEX, 1).str.to_uppercase())
     code = pl.concat_str(pl.lit("0x"), hexpart)
     failure = hexpart.str.slice(0, 1).is_in(list("89ABCDEF")) & ~tokens.str.to_lowercase().str.starts_with("reason")
+    failure = failure & ~tokens.str.contains(_OPENSSL)
     return pl.when(failure).then(code).otherwise(None)
 
 
@@ -67,7 +104,7 @@ def extract_codes(messages: pl.Series) -> pl.Series:
     # the report's own HRESULT field comes first in its message, so first in the list
     flat = pl.concat([_report_event_codes(frame), flat])
     if flat.height == 0:
-        return pl.Series("codes", [[] for _ in range(n)], dtype=pl.List(pl.String))
+        return pl.select(pl.repeat(pl.lit([], dtype=pl.List(pl.String)), n).alias("codes")).to_series()
     grouped = flat.group_by("row", maintain_order=True).agg(pl.col("code").unique(maintain_order=True))
     full = pl.DataFrame({"row": pl.int_range(0, n, eager=True, dtype=pl.UInt32)}).join(
         grouped, on="row", how="left", maintain_order="left"
@@ -107,6 +144,8 @@ def normalise_code(text: str) -> str | None:
         if -(1 << 31) <= v < 0:
             return f"0x{v + (1 << 32):08X}"
         return None
+    if re.fullmatch(r"\d{10}", t) and (1 << 31) <= int(t) < (1 << 32):  # unsigned decimal
+        return f"0x{int(t):08X}"
     m = re.fullmatch(r"(?i)(?:0x)?([0-9a-f]{8})", t)
     if m and m.group(1)[0].upper() in "89ABCDEF":
         return "0x" + m.group(1).upper()

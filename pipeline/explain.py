@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.padding import Padding
-from umtriage.patterns.catalog import Catalog, CodeInfo, Signature
+from umtriage.patterns.catalog import Catalog, CodeClass, CodeInfo, Signature
 
 from .codes import normalise_code
 from .masking import template_of
@@ -123,14 +123,20 @@ def explain(text: str, patterns: list[Path]) -> int:
         con.print(f"  {mark} {score:5.1f}  {sig.id}  ({sig.scenario}, {sig.severity}, threshold {sig.threshold:g})")
     for sig in ex.matched:
         con.print()
-        _print_signature(con, sig)
+        klass = matcher.catalog.code_class(ex.codes[0]) if sig.severity_from == "code" and ex.codes else None
+        _print_signature(con, sig, klass)
     return 0 if ex.matched else 1
 
 
-def _print_signature(con: Console, sig: Signature) -> None:
-    """Title, scenario, severity, cause, fix, what to collect and the docs link of one signature."""
+def _print_signature(con: Console, sig: Signature, klass: CodeClass | None = None) -> None:
+    """Title, scenario, severity, cause, fix, what to collect and the docs link of one signature; for
+    wu-failure (`klass` given) the severity and first fix of the code's class."""
     con.print(f"[bold]{sig.id}[/]: {sig.title}")
-    con.print(f"  scenario {sig.scenario}, severity {sig.severity}")
+    if klass is not None:
+        con.print(f"  scenario {sig.scenario}, severity {klass.severity} (code class {klass.name})")
+        con.print(f"  [bold]first[/] {klass.fix}")
+    else:
+        con.print(f"  scenario {sig.scenario}, severity {sig.severity}")
     for label, body in (("cause", sig.cause), ("fix", sig.resolution), ("collect", sig.evidence)):
         if body:
             con.print(f"  [bold]{label}[/]")

@@ -155,8 +155,11 @@ def incidents_and_links(
     for sig_id, code in pairs.iter_rows():
         sig = catalog.signatures[sig_id]
         info = catalog.codes.get(code) if code else None
-        texts.append((sig_id, code, info.name if info else None, _title(sig, code, info), sig.severity,
-                      _with_meaning(sig.cause, info), sig.resolution, sig.doc_url))
+        klass = catalog.code_class(code) if sig.severity_from == "code" else None
+        severity = klass.severity if klass else sig.severity
+        resolution = f"0. {klass.fix}\n{sig.resolution}" if klass else sig.resolution
+        texts.append((sig_id, code, info.name if info else None, _title(sig, code, info), severity,
+                      _with_meaning(sig.cause, info), resolution, sig.doc_url))
     text_table = pl.DataFrame(texts, orient="row", schema={
         "signature_id": pl.String, "code": pl.String, "code_name": pl.String, "title": pl.String,
         "severity": pl.String, "cause": pl.String, "resolution": pl.String, "doc_url": pl.String})
@@ -242,8 +245,9 @@ def _resolve(inc: pl.DataFrame, successes: pl.DataFrame, catalog: Catalog) -> pl
 
 def _mark_current(inc: pl.DataFrame) -> pl.DataFrame:
     """Per host, the unresolved incident(s) holding the host's latest failure are current."""
-    latest = inc.filter(pl.col("resolved_at").is_null()).group_by("host").agg(latest=pl.col("last_seen").max())
-    open_ = pl.col("resolved_at").is_null()
+    # an info incident (a trace code) is never a host's current problem
+    open_ = pl.col("resolved_at").is_null() & (pl.col("severity") != "info")
+    latest = inc.filter(open_).group_by("host").agg(latest=pl.col("last_seen").max())
     # a host whose logs carry no time at all: every open incident is as current as the others
     return (
         inc.join(latest, on="host", how="left", maintain_order="left")

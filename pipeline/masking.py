@@ -42,3 +42,8 @@ def template_expr(expr: pl.Expr) -> pl.Expr:
 def template_of(text: str) -> str:
     """The template of one message (same code path as the vectorised one)."""
     return pl.select(template_expr(pl.lit(text, dtype=pl.String))).item()
+
+
+def templates_of(texts: list[str]) -> list[str]:
+    """Templates of many messages in one vectorised pass (the catalog's phrases at start-up)."""
+    return pl.select(template_expr(pl.Series(texts, dtype=pl.String))).to_series().to_list()

@@ -8,14 +8,16 @@ template once per process (cached), never each line. Codes never go through the 
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import polars as pl
 from rapidfuzz import fuzz
+from rapidfuzz.distance import LCSseq
 from umtriage.patterns.catalog import SOURCE_FAMILIES, Catalog, Signature
 
 from .codes import MAY_HOLD_CODE
-from .masking import template_expr, template_of
+from .masking import template_expr, templates_of
 
 #: A message shorter than this share of a phrase is too short to stand for it (truncation).
 MIN_COVERAGE = 0.6
@@ -71,6 +73,94 @@ def best_score(phrase_templates: list[str], template: str, threshold: float) -> 
     return best
 
 
+#: Templates scored and remembered per process (least recently used ones are forgotten first):
+#: a fleet's distinct templates number in the thousands; hostile input can make every line one.
+TEMPLATE_CACHE_SIZE = 50_000
+#: Only this many characters of a template are scored (a megabyte-long line must not cost
+#: seconds per signature); log messages carry their phrases well before this.
+MAX_SCORED_CHARS = 16_384
+_EPS = 1e-6
+#: New templates are scored this many at a time (their candidate pairs are tables in memory).
+SCORE_BATCH = 5_000
+
+
+def _partial_bound(phrase: str, template: str) -> float:
+    """An upper bound of phrase_score from longest-common-subsequence lengths (a few µs, where
+    partial_ratio takes up to a hundred): partial_ratio's best window shares at most LCS(phrase,
+    template) characters with the shorter string, and its shorter edge windows at most the LCS
+    with the first or last window-length stretch."""
+    short, long_ = (phrase, template) if len(phrase) <= len(template) else (template, phrase)
+    n = len(short)
+    if n == 0:
+        return 100.0
+    whole = LCSseq.similarity(short, long_)
+    edge = max(LCSseq.similarity(short, long_[:n]), LCSseq.similarity(short, long_[-n:]))
+    return max(100.0 * whole / n, 200.0 * edge / (n + edge))
+
+
+def _cut_bound(phrase: str, template: str) -> float:
+    """An upper bound of cut_score: each of its comparisons is within the last N characters of the
+    template against the first N of the phrase (N the longest one tried), over at least `shortest`."""
+    t = template.rstrip("".join(_CUT_MARKS))
+    shortest = max(MIN_CUT_CHARS, int(MIN_CUT_SHARE * len(phrase) + 0.999))
+    longest = min(len(phrase), len(t))
+    if longest < shortest:
+        return 0.0
+    return min(100.0, 100.0 * LCSseq.similarity(t[-longest:], phrase[:longest]) / shortest)
+
+
+#: A phrase is scored against a template only when this share of its words (4 letters or more)
+#: occur in the template: a template that carries a phrase at a score of 86 or more keeps most of
+#: its words whole; anchor words alone (what a hostile line is made of) do not pass.
+WORD_SHARE = 0.4
+_WORD = re.compile(r"[a-z]{4,}")
+
+
+def phrase_words(phrase_template: str) -> tuple[tuple[str, ...], int]:
+    """The distinct words of a phrase and how many of them a template must hold (0: no test)."""
+    words = tuple(sorted(set(_WORD.findall(phrase_template))))
+    need = int(WORD_SHARE * len(words) + 0.999) if len(words) >= 3 else 0
+    return words, need
+
+
+def _has_words(words: tuple[str, ...], need: int, template: str) -> bool:
+    if need == 0:
+        return True
+    found = 0
+    for w in words:
+        if w in template:
+            found += 1
+            if found >= need:
+                return True
+    return False
+
+
+def hit_score(phrase_templates: list[str], template: str, threshold: float,
+              words: list[tuple[tuple[str, ...], int]] | None = None) -> float:
+    """best_score where it reaches the threshold, else some lower value: the phrases whose bound
+    cannot reach the threshold (or, with `words`, that lack most of their words) are not scored,
+    which gives the same hits for a fraction of the work (explain keeps best_score, which shows
+    scores under the threshold too)."""
+    live = [p for k, p in enumerate(phrase_templates) if words is None or _has_words(*words[k], template)]
+    best = 0.0
+    for p in live:
+        if _partial_bound(p, template) >= threshold - _EPS:
+            best = max(best, phrase_score(p, template))
+    if best >= threshold:
+        return best
+    for p in live:
+        if _cut_bound(p, template) >= threshold - _EPS:
+            best = max(best, cut_score(p, template))
+    return best
+def _any_of(patterns: tuple[str, ...]) -> str | None:
+    """One case-insensitive alternation of the decoder's context regexes (None when there are none)."""
+    return "(?i)" + "|".join(f"(?:{p})" for p in patterns) if patterns else None
+
+
+def _contains(expr: pl.Expr, pattern: str | None) -> pl.Expr:
+    return expr.str.contains(pattern).fill_null(False) if pattern else pl.lit(False)
+
+
 class Matcher:
     """Matches record batches against a catalog; keeps the template cache across batches."""
 
@@ -87,11 +177,14 @@ class Matcher:
         self.sig_family = pl.DataFrame(fam_rows, schema={"signature_id": pl.String, "family": pl.String},
                                        orient="row")
         self.phrase_sigs = [s for s in sigs if s.phrases]
-        self.phrase_templates = {s.id: [template_of(p) for p in s.phrases] for s in self.phrase_sigs}
-        self.anchors = sorted({a for s in self.phrase_sigs for a in s.anchors})
+        masked = iter(templates_of([p for s in self.phrase_sigs for p in s.phrases]))
+        self.phrase_templates = {s.id: [next(masked) for _ in s.phrases] for s in self.phrase_sigs}
+        self.regex_sigs = [s for s in sigs if s.regexes]
+        worded = self.phrase_sigs + [s for s in self.regex_sigs if not s.phrases]
+        self.anchors = sorted({a for s in worded for a in s.anchors})
         #: per source family, only the anchors of signatures that apply to it
         self.family_anchors = {
-            f: sorted({a for s in self.phrase_sigs if s.applies_to(f) for a in s.anchors})
+            f: sorted({a for s in worded if s.applies_to(f) for a in s.anchors})
             for f in SOURCE_FAMILIES if f != "any"
         }
         self.success_markers = sorted({m for s in sigs for m in s.resolved_by})
@@ -100,7 +193,29 @@ class Matcher:
             schema={"signature_id": pl.String, "sig_code": pl.String, "generic": pl.Boolean}, orient="row",
         )
         self.fallback = next((s.id for s in sigs if s.id == "wu-error"), None)
-        self.cache: dict[str, list[tuple[str, float]]] = {}
+        self.cache: OrderedDict[str, list[tuple[str, float]]] = OrderedDict()  # LRU, TEMPLATE_CACHE_SIZE
+        self.phrase_words = {sid: [phrase_words(p) for p in ps] for sid, ps in self.phrase_templates.items()}
+        self.sigs_by_anchor: dict[str, list[int]] = {}
+        for k, sig in enumerate(self.phrase_sigs):
+            for a in sig.anchors:
+                self.sigs_by_anchor.setdefault(a, []).append(k)
+        # the same, as tables for _score_batch: anchor -> signature k; (k, phrase p, words needed);
+        # (k, p, word) for the phrases that have a word test
+        self._anchor_table = pl.DataFrame([(a, k) for a, ks in self.sigs_by_anchor.items() for k in ks],
+                                          schema={"a": pl.String, "k": pl.UInt32}, orient="row")
+        self._phrase_table = pl.DataFrame(
+            [(k, p, w[1]) for k, sig in enumerate(self.phrase_sigs) for p, w in enumerate(self.phrase_words[sig.id])],
+            schema={"k": pl.UInt32, "p": pl.UInt32, "need": pl.UInt32}, orient="row")
+        self._word_table = pl.DataFrame(
+            [(k, p, word) for k, sig in enumerate(self.phrase_sigs) for p, (words, need) in
+             enumerate(self.phrase_words[sig.id]) if need for word in words],
+            schema={"k": pl.UInt32, "p": pl.UInt32, "w": pl.String}, orient="row")
+        self._words = sorted(set(self._word_table["w"].to_list()))
+        # the catch-all's three faces: a code of a failed operation, a code mentioned, a trace code
+        self.fallback_failure = "wu-failure" if "wu-failure" in self.sigs else self.fallback
+        self.fallback_trace = "wu-trace" if "wu-trace" in self.sigs else self.fallback
+        self.context = {k: _any_of(catalog.context.get(k, ())) for k in ("failure", "quiet", "benign", "trace")}
+        self.muted = catalog.muted
 
     def needles(self, family: str) -> tuple[str, ...]:
         """Every literal a line of this family must hold to possibly produce a phrase hit, an
@@ -116,19 +231,59 @@ class Matcher:
         return f"(?i){literals}|{MAY_HOLD_CODE.removeprefix('(?i)')}"
 
     # -- phrases ---------------------------------------------------------------------------
-    def score_template(self, template: str) -> list[tuple[str, float]]:
-        """Signatures whose phrases this template carries, with scores, sorted by id (cached)."""
+    def score_template(self, template: str, anchors: list[str] | None = None) -> list[tuple[str, float]]:
+        """Signatures whose phrases this template carries, with scores, sorted by id (cached).
+
+        `anchors`: the anchor words in the template's first MAX_SCORED_CHARS, when the caller
+        found them already (vectorised, for a whole batch)."""
         hit = self.cache.get(template)
         if hit is not None:
+            self.cache.move_to_end(template)
             return hit
+        scored = template[:MAX_SCORED_CHARS]
+        if anchors is None:
+            anchors = [a for a in self.sigs_by_anchor if a in scored]
+        wanted = sorted({k for a in anchors for k in self.sigs_by_anchor.get(a, ())})
         out: list[tuple[str, float]] = []
-        for sig in self.phrase_sigs:
-            if not any(a in template for a in sig.anchors):
-                continue
-            best = best_score(self.phrase_templates[sig.id], template, sig.threshold)
+        for sig in (self.phrase_sigs[k] for k in wanted):
+            best = hit_score(self.phrase_templates[sig.id], scored, sig.threshold, self.phrase_words[sig.id])
             if best >= sig.threshold:
                 out.append((sig.id, round(best, 1)))
-        self.cache[template] = out
+        self._remember(template, out)
+        return out
+
+    def _remember(self, template: str, hits: list[tuple[str, float]]) -> None:
+        self.cache[template] = hits
+        if len(self.cache) > TEMPLATE_CACHE_SIZE:
+            self.cache.popitem(last=False)
+
+    def _score_batch(self, templates: list[str]) -> list[list[tuple[str, float]]]:
+        """score_template for many templates, the cheap tests vectorised: the anchors and the
+        phrase words each template holds are found in one Aho-Corasick pass each, and only the
+        (template, phrase) pairs that keep enough words reach Python and the fuzzy scorer."""
+        out: list[list[tuple[str, float]]] = [[] for _ in templates]
+        if not self.anchors or not templates:
+            return out
+        t = pl.DataFrame({"t": pl.Series(templates, dtype=pl.String)}).with_row_index("ti").with_columns(
+            pl.col("t").str.slice(0, MAX_SCORED_CHARS))
+        sigs = t.select("ti", a=pl.col("t").str.extract_many(self.anchors, overlapping=True)).explode("a").join(
+            self._anchor_table, on="a").select("ti", "k").unique()
+        pairs = sigs.join(self._phrase_table, on="k")
+        if self._word_table.height:
+            held = t.select("ti", w=pl.col("t").str.extract_many(self._words, overlapping=True)).explode("w").unique()
+            counts = held.join(self._word_table, on="w").group_by("ti", "k", "p").len("held")
+            pairs = pairs.join(counts, on=["ti", "k", "p"], how="left").filter(
+                pl.col("held").fill_null(0) >= pl.col("need"))
+        scored = [p[:MAX_SCORED_CHARS] for p in templates]
+        todo: dict[tuple[int, int], list[int]] = {}
+        for ti, k, p in pairs.sort("ti", "k", "p").select("ti", "k", "p").iter_rows():
+            todo.setdefault((ti, k), []).append(p)
+        for (ti, k), ps in todo.items():
+            sig = self.phrase_sigs[k]
+            phrases = self.phrase_templates[sig.id]
+            best = hit_score([phrases[p] for p in ps], scored[ti], sig.threshold)
+            if best >= sig.threshold:
+                out[ti].append((sig.id, round(best, 1)))
         return out
 
     def _phrase_hits(self, df: pl.DataFrame) -> pl.DataFrame:
@@ -139,7 +294,7 @@ class Matcher:
                 part = df.filter(pl.col("family") == family) if len(keep) or df["family"].n_unique() > 1 else df
                 keep.append(part.filter(pl.col("message").str.contains_any(anchors, ascii_case_insensitive=True)))
         cand = pl.concat(keep) if keep else df.clear()
-        single = self._score_rows(cand)
+        single = pl.concat([self._score_rows(cand), self._regex_hits(df)]).sort(["row", "signature_id"])
         pairs = self._wrapped_pairs(df)
         if pairs.height == 0:
             return single
@@ -149,6 +304,20 @@ class Matcher:
         paired = paired.join(alone, on=["row", "signature_id"], how="anti").join(
             alone.with_columns(pl.col("row") - 1), on=["row", "signature_id"], how="anti")
         return pl.concat([single, paired]).sort(["row", "signature_id"])
+
+    def _regex_hits(self, df: pl.DataFrame) -> pl.DataFrame:
+        """(row, signature_id, score) of the few regex signatures, on rows holding one of their anchors."""
+        parts = [pl.DataFrame(schema={"row": pl.UInt32, "signature_id": pl.String, "score": pl.Float64})]
+        present = set(df["family"].unique().to_list()) if self.regex_sigs else set()
+        for sig in self.regex_sigs:
+            fams = [f for f in present if sig.applies_to(f)]
+            if not fams:  # e.g. a WindowsUpdate.log batch: no regex signature reads that family
+                continue
+            rows = df.filter(pl.col("family").is_in(fams)
+                             & pl.col("message").str.contains_any(list(sig.anchors), ascii_case_insensitive=True))
+            rows = rows.filter(pl.col("message").str.contains(_any_of(sig.regexes)))
+            parts.append(rows.select("row", signature_id=pl.lit(sig.id), score=pl.lit(100.0)))
+        return pl.concat(parts)
 
     def _wrapped_pairs(self, df: pl.DataFrame) -> pl.DataFrame:
         """Plain text: each line joined with the next, for messages a mail or ticket wrapped in two."""
@@ -170,9 +339,13 @@ class Matcher:
         msgs = cand.select("message").unique()
         msgs = msgs.with_columns(template=template_expr(pl.col("message")))
         cand = cand.select("row", "message").join(msgs, on="message").select("row", "template")
-        rows = [
-            (t, sid, sc) for t in cand["template"].unique().sort().to_list() for sid, sc in self.score_template(t)
-        ]
+        templates = cand["template"].unique().sort().to_list()
+        fresh = [t for t in templates if t not in self.cache]
+        for at in range(0, len(fresh), SCORE_BATCH):  # bounded intermediate tables
+            piece = fresh[at : at + SCORE_BATCH]
+            for t, got in zip(piece, self._score_batch(piece), strict=True):
+                self._remember(t, got)
+        rows = [(t, sid, sc) for t in templates for sid, sc in self.score_template(t)]
         if not rows:
             return pl.DataFrame(schema={"row": pl.UInt32, "signature_id": pl.String, "score": pl.Float64})
         table = pl.DataFrame(rows, schema={"template": pl.String, "signature_id": pl.String, "score": pl.Float64},
@@ -183,7 +356,10 @@ class Matcher:
     def match(self, df: pl.DataFrame) -> BatchHits:
         """`df` needs columns row (UInt32), family, message, codes (list), level."""
         codes = df.select("row", "family", "codes").explode("codes").drop_nulls("codes").rename({"codes": "code"})
-        by_code = codes.join(self.code_table, on="code").with_columns(score=pl.lit(100.0))
+        ctx = self._code_context(df, codes)
+        # a code on a line whose writer says the failure does not matter is trace, whatever its signature
+        by_code = codes.join(self.code_table, on="code").join(ctx.filter(pl.col("benign")), on="row", how="anti")
+        by_code = by_code.with_columns(score=pl.lit(100.0))
         by_phrase = self._phrase_hits(df).join(df.select("row", "family", "codes"), on="row").join(
             self.sig_code, on="signature_id"
         ).with_columns(
@@ -211,11 +387,16 @@ class Matcher:
             claimed = hits.select("row", "code").drop_nulls()
             rest = codes.join(claimed, on=["row", "code"], how="anti")
             rest = rest.join(hits.filter(pl.col("code").is_null()).select("row"), on="row", how="anti")
-            fb = rest.select("row", "family", pl.lit(self.fallback).alias("signature_id"), "code",
-                             pl.lit(100.0).alias("score"))
-            hits = pl.concat([hits, fb])
+            hits = pl.concat([hits, self._fallback_hits(rest, ctx)])
         hits = hits.select("row", "signature_id", "code", "score").sort(["row", "signature_id", "code"])
+        muted_rows = hits.clear().select("row")
+        if self.muted:
+            gone = pl.col("signature_id").is_in(list(self.muted)) | pl.col("code").is_in(list(self.muted)).fill_null(
+                False)
+            muted_rows = hits.filter(gone).select("row")
+            hits = hits.filter(~gone)
         unmatched = df.filter(pl.col("level").is_in(PROBLEM_LEVELS)).join(hits.select("row"), on="row", how="anti")
+        unmatched = unmatched.join(muted_rows, on="row", how="anti")
         unmatched = unmatched.select("row", template=template_expr(pl.col("message")))
         if self.success_markers:
             succ = df.select(
@@ -224,6 +405,37 @@ class Matcher:
         else:
             succ = pl.DataFrame(schema={"row": pl.UInt32, "marker": pl.String})
         return BatchHits(hits.cast(HIT_SCHEMA), unmatched, succ)
+
+    def _code_context(self, df: pl.DataFrame, codes: pl.DataFrame) -> pl.DataFrame:
+        """(row, failure, benign, trace) for the rows that carry a code (few): what the line says of it."""
+        rows = df.filter(pl.col("codes").list.len() > 0).select("row", "family", "message")
+        msg = pl.col("message")
+        quiet = (pl.col("family") == "cbs") | _contains(msg, self.context["quiet"])
+        return rows.select(
+            "row",
+            failure=(_contains(msg, self.context["failure"]) & ~quiet),
+            benign=_contains(msg, self.context["benign"]),
+            trace=_contains(msg, self.context["trace"]),
+        )
+
+    def _fallback_hits(self, rest: pl.DataFrame, ctx: pl.DataFrame) -> pl.DataFrame:
+        """Codes no signature claimed: wu-failure on a failed operation's line, wu-trace for trace codes,
+        stack frames and benign lines, wu-error otherwise; codes of another domain (security log,
+        licensing) never."""
+        klass = {c: (k.name if (k := self.catalog.code_class(c)) else "") for c in rest["code"].unique().to_list()}
+        table = pl.DataFrame({"code": list(klass), "klass": list(klass.values())},
+                             schema={"code": pl.String, "klass": pl.String})
+        rest = rest.join(table, on="code", how="left").join(ctx, on="row", how="left")
+        rest = rest.filter(pl.col("klass") != "unrelated")
+        trace = (pl.col("klass") == "internal") | pl.col("benign").fill_null(False) | pl.col("trace").fill_null(False)
+        sig = (
+            pl.when(trace)
+            .then(pl.lit(self.fallback_trace))
+            .when(pl.col("failure").fill_null(False))
+            .then(pl.lit(self.fallback_failure))
+            .otherwise(pl.lit(self.fallback))
+        )
+        return rest.select("row", "family", sig.alias("signature_id"), "code", pl.lit(100.0).alias("score"))
 
     def signature(self, sig_id: str) -> Signature:
         return self.sigs[sig_id]

@@ -72,7 +72,9 @@ def write_table(df: pl.DataFrame, out_dir: Path, name: str, formats: tuple[str, 
 def write_json(obj: dict, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
+        with tmp.open("w", encoding="utf-8") as f:  # streamed: a summary of 100k sources is not one string
+            json.dump(obj, f, indent=2, sort_keys=False, default=str)
+            f.write("\n")
         os.replace(tmp, path)
     except OSError as exc:
         raise OutputError.wrap(exc, path.parent) from exc

@@ -8,7 +8,16 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
-from umtriage.patterns.catalog import Catalog, Signature, builtin_dir, load_catalog, load_codes, load_dir
+from umtriage.patterns.catalog import (
+    MUTE_FILE,
+    Catalog,
+    Signature,
+    builtin_dir,
+    load_catalog,
+    load_decoder,
+    load_dir,
+    load_mute_file,
+)
 
 from .masking import template_of
 from .matcher import Matcher
@@ -48,8 +57,12 @@ def check(folder: Path | None) -> int:
         con.print(f"umtriage: {root}: not a folder")
         return 2
     sigs, problems = load_dir(root)
+    if (root / MUTE_FILE).is_file():
+        known = {*load_dir(builtin_dir())[0], *sigs}
+        problems.extend(load_mute_file(root / MUTE_FILE, known)[1])
     if not problems:
-        problems = example_failures(Catalog(sigs, load_codes()))
+        dec = load_decoder()
+        problems = example_failures(Catalog(sigs, dec.codes, dec.classes, dec.ranges, dec.context))
     for p in problems:
         con.print(p)
     examples = sum(len(s.examples) for s in sigs.values())

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import partial
 from itertools import pairwise
@@ -428,7 +428,7 @@ def run_scan(
     """
     t0 = time.perf_counter()
     limits = limits or Limits()
-    catalog = matcher_for(options.patterns).catalog  # fail fast on a bad --patterns folder
+    catalog = matcher_for(options.patterns, mute=options.mute).catalog  # fail fast on a bad --patterns folder
     units, problems = list_units([Path(p) for p in paths])
     check_output_dir(out_dir)
     units, problems = _outside(units, problems, out_dir, paths)
@@ -592,5 +592,5 @@ def _summary(paths, results, problems, tables: Tables, elapsed) -> dict:
         "errors": [{"source": f.source, "error": e} for f in files for e in f.errors],
         "notes": [{"source": f.source, "note": n} for f in files for n in f.notes],
         "elapsed_seconds": round(elapsed, 3),
-        "sources": [asdict(f) for f in files],
+        "sources": [f.to_dict() for f in files],
     }

@@ -57,12 +57,22 @@ UNDECIDED = "\0undecided"
 class Limits:
     """What one unit may cost to read: bundles come from machines we do not trust."""
 
-    max_total_bytes: int = 20 << 30  # uncompressed bytes read from archives per input unit
+    max_total_bytes: int = 20 << 30  # uncompressed bytes read from archives per input unit, all layers
     max_member_bytes: int = 8 << 30  # one member
     max_ratio: float = 1000.0  # output bytes per compressed input byte, per member
+    #: Bytes read out of an archive input, summed over all its layers (a nested archive's own bytes
+    #: and then its members'), per byte of the input file: a per-member ratio lets nested zips
+    #: multiply (16 layers of 16 members under 1000x each), the unit's budget does not. Judged only
+    #: past `expansion_grace` bytes, so small bundles of very repetitive logs are always read.
+    max_expansion: float = 200.0
+    expansion_grace: int = 64 << 20
     max_depth: int = 4  # archive layers, the top-level archive counting as 1
     max_members: int = 200_000  # entries of every kind, over all layers of a unit
-    max_nested_zip_bytes: int = 512 << 20  # a zip inside an archive is held in memory to be read
+    max_nested_zip_bytes: int = 512 << 20  # a zip inside an archive is spilled to a temporary file this big at most
+
+    def expansion_budget(self, input_bytes: int) -> int:
+        """Most bytes an archive input of `input_bytes` may expand to, over all its layers."""
+        return min(self.max_total_bytes, max(self.expansion_grace, int(self.max_expansion * input_bytes)))
 
 
 @dataclass(frozen=True)

@@ -129,7 +129,7 @@ class Watcher:
         self.limits = limits or Limits()
         self.formats = formats  # extra table formats (csv, jsonl), as in a scan
         self.echo = echo or (lambda msg: print(safe(msg), file=sys.stderr, flush=True))
-        self.catalog = matcher_for(options.patterns).catalog
+        self.catalog = matcher_for(options.patterns, mute=options.mute).catalog
         self._excluded = [os.path.realpath(self.out), os.path.realpath(self.state_path)]
         config = config_digest(self._settings())
         loaded = load_state(self.state_path, config)
@@ -165,7 +165,9 @@ class Watcher:
             "host_from": self.options.host_from,
             "forced": self.options.forced_format,
             "patterns": [os.path.realpath(p) for p in self.options.patterns],
-            "catalog": digest(repr(sorted(cat.signatures.items())).encode() + repr(sorted(cat.codes.items())).encode()),
+            "catalog": digest(repr(sorted(cat.signatures.items())).encode() + repr(sorted(cat.codes.items())).encode()
+                              + repr((sorted(cat.classes.items()), sorted(cat.ranges.items()),
+                                      sorted(cat.context.items()), sorted(cat.muted))).encode()),
             "masks": digest(repr(load_masks()).encode()),
         }
 

@@ -24,6 +24,16 @@ def codes_of(text: str) -> list[str]:
         ("mapped Nws error 0x803d0006 to 0x8024401c", ["0x803D0006", "0x8024401C"]),
         ("ComApi Exit code = 0x00000000, Result code = 0x8024402F", ["0x8024402F"]),
         ("WARNING: Failed to evaluate Installed rule, updateId = {7A967290-323C}.202, hr = 80070057", ["0x80070057"]),
+        # issue 10: bare hex after resultMapped=, HRESULT = without 0x, unsigned decimal, Win32 numbers in words
+        ("LogHistory called. idUpdate={1A2B3C4D-0000-4000-8000-00000000BEEF}.200, resultMapped=80070643, "
+         "resultUnMapped=0", ["0x80070643"]),
+        ("Failed to open key [HRESULT = 80070005]", ["0x80070005"]),
+        ("Setup exited with code 2149859372", ["0x8024402C"]),
+        ("Expected process to exit with [0, 3010], but received '2149842967'", ["0x80240017"]),
+        ("[SC] OpenService FAILED 1060:", ["0x80070424"]),
+        ("Dienst konnte nicht gestartet werden, Fehler 5", ["0x80070005"]),
+        ("Le démarrage du service a échoué : échec 1058", ["0x80070422"]),
+        ("msiexec returned error 1603", ["0x80070643"]),
     ],
 )
 def test_every_spelling_is_found_and_normalised(text: str, expected: list[str]) -> None:
@@ -41,6 +51,15 @@ def test_every_spelling_is_found_and_normalised(text: str, expected: list[str]) 
         "Found 3 updates in 8024402 ms",
         "0x8024402C1 is not a code",
         "",
+        # numbers that are not codes: counts, success exit codes, another product's error numbers
+        "Download call complete (succeeded = 0, failed = 2, cancelled = 0)",
+        "The job failed 3 times, error 2 of 5",
+        "Error 1920. Service 'Contoso Agent' (ContosoAgent) failed to start.",
+        "wusa returned 2359302",
+        "Obtained a network reference with No-Progress-Timeout set to 4294967295",
+        "OpenSSL error error:80000002:system library::No such file or directory",
+        "LogHistory called. resultMapped=0, resultUnMapped=0",
+        "error 0",
     ],
 )
 def test_guids_success_codes_and_lookalikes_give_nothing(text: str) -> None:
@@ -59,7 +78,8 @@ def test_extract_keeps_one_list_per_message() -> None:
 @pytest.mark.parametrize(
     ("typed", "code"),
     [("8024402c", "0x8024402C"), ("0x8024402C", "0x8024402C"), ("-2145107924", "0x8024402C"),
-     ("[80070005]", "0x80070005"), ("0x00000000", None), ("hello", None), ("12345", None)],
+     ("[80070005]", "0x80070005"), ("0x00000000", None), ("hello", None), ("12345", None),
+     ("2149859372", "0x8024402C"), ("4294967296", None)],
 )
 def test_user_typed_codes(typed: str, code: str | None) -> None:
     assert normalise_code(typed) == code
@@ -103,3 +123,15 @@ def test_report_event_grammar_names_its_fields() -> None:
     assert event.update_id == "{D67661EB-2423-451D-BF5D-13199E37DF28}"
     assert event.description == "Error: Download failed." and event.failure_code == "0x80246007"
     assert parse_report_event("REPORT EVENT: {not a guid}\t...") is None
+
+
+def test_every_new_spelling_passes_the_parsers_prefilter() -> None:
+    """MAY_HOLD_CODE must let through every line TOKEN takes a code from (the parsers skip the rest)."""
+    import re
+
+    from umtriage.pipeline.codes import MAY_HOLD_CODE
+
+    for line in ["resultMapped=80070643", "exit code 2149859372", "OpenService FAILED 1060", "Fehler 5",
+                 "échec 1058", "HRESULT = 80070005"]:
+        assert codes_of(line), line
+        assert re.search(MAY_HOLD_CODE.removeprefix("(?i)"), line, re.IGNORECASE), line

@@ -207,7 +207,7 @@ def test_terminal_report_stays_short_for_a_fleet(tmp_path: Path) -> None:
     root = tmp_path / "fleet"
     for i in range(30):
         (root / f"SRV{i:02d}").mkdir(parents=True)
-        line = ETW_FAIL.replace("0x8024401C", "0x80246008" if i % 3 else "0x80070005")  # low vs high
+        line = ETW_FAIL.replace("0x8024401C", "0x8024000C" if i % 3 else "0x80070005")  # trace (info) vs high
         (root / f"SRV{i:02d}" / "WindowsUpdate.log").write_text(line + "\n")
     r = run_cli("scan", str(root), "-o", str(tmp_path / "out"))
     assert r.returncode == 0, r.stderr

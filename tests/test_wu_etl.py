@@ -185,7 +185,7 @@ def test_etl_and_its_get_windowsupdatelog_text_give_the_same_matches(tmp_path: P
     s_txt, m_txt = scan(tmp_path / "txt", tmp_path / "out-txt")
     assert s_etl["formats"]["windowsupdate-etl"]["records"] == s_txt["formats"]["windowsupdate"]["records"] == 60
     assert s_etl["accounted"] and s_txt["accounted"]
-    drop = ["source", "format", "format_variant", "line_no", "byte_offset"]
+    drop = ["source", "format", "format_variant", "line_no", "byte_offset"]  # where and how the line was read
     a = m_etl.drop(drop).sort(pl.all())
     b = m_txt.drop(drop).sort(pl.all())
     assert a.height > 10 and {"0x8024402C", "0x80246008", "0x80070057"} <= set(a["code"])

@@ -1,0 +1,258 @@
+"""Hostile and pathological inputs that used to cost minutes or gigabytes (issue 15, items 3-5).
+
+Every attack input is generated here. The tests assert outcomes (what is reported, what is still
+scanned, how many bytes were read, how big the in-memory pieces get), never time; bench/hostile
+prints the time and memory of the full-size inputs.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import tracemalloc
+import zipfile
+from pathlib import Path
+
+import polars as pl
+import pytest
+from conftest import run_cli
+from umtriage.pipeline.archives import SPILL_IN_MEMORY
+from umtriage.pipeline.process import ScanOptions
+from umtriage.pipeline.scan import run_scan
+from umtriage.pipeline.sources import Limits, Problem, SourceError, Unit, iter_unit
+
+FAILED = "2024/05/14 09:55:01.1234567 1244  5528  Agent           *FAILED* [8024402C] Sync failed, item {i}\r\n"
+QUIET = "2024/05/14 09:55:01.1234567 1244  5528  Agent           Checking item {i} for updates\r\n"
+
+
+def _zip(members: list[tuple[str, bytes]], method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", method) as zf:
+        for name, data in members:
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def _nested_bomb(fanout: int, levels: int, leaf: bytes) -> bytes:
+    """fanout**levels copies of leaf as zips of zips: every layer's ratio is small, the product is not."""
+    data = _zip([(f"HOST01/WindowsUpdate{i}.log", leaf) for i in range(fanout)])
+    for level in range(levels - 1, 0, -1):
+        data = _zip([(f"L{level}-{i}.zip", data) for i in range(fanout)])
+    return data
+
+
+def _lines(template: str, n: int) -> bytes:
+    return "".join(template.format(i=i) for i in range(n)).encode()
+
+
+def _summary(out: Path) -> dict:
+    return json.loads((out / "summary.json").read_text())
+
+
+def test_nested_zip_bomb_is_reported_and_the_other_inputs_are_still_scanned(tmp_path: Path) -> None:
+    leaf = _lines(QUIET, 20) * 400  # about 700 KB, repetitive: each layer alone stays under 1000x
+    bomb = _nested_bomb(4, 4, leaf)  # 256 leaves, about 180 MB when fully expanded
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "bomb.zip").write_bytes(bomb)
+    (inputs / "GOOD02").mkdir()
+    (inputs / "GOOD02" / "WindowsUpdate.log").write_bytes(_lines(FAILED, 3))
+    (inputs / "good03.zip").write_bytes(_zip([("Windows/WindowsUpdate.log", _lines(FAILED, 2))]))
+    limits = Limits(expansion_grace=8 << 20, max_expansion=200)
+    out = tmp_path / "out"
+    run_scan([inputs], out, ScanOptions(), limits=limits)
+    s = _summary(out)
+    bombs = [p for p in s["problems"] if p["reason"] == "zip_bomb"]
+    assert len(bombs) == 1 and bombs[0]["source"].startswith("bomb.zip!")
+    assert "over all its layers" in bombs[0]["detail"]
+    assert set(s["hosts"]) == {"good02", "good03"}
+    read_from_bomb = sum(f["bytes"] for f in s["sources"] if f["source"].startswith("bomb.zip!"))
+    assert 0 < read_from_bomb <= limits.expansion_budget(len(bomb))
+    assert s["accounted"]
+
+
+def test_the_budget_counts_every_layer_of_the_one_input(tmp_path: Path) -> None:
+    """A nested archive's own bytes and its members' bytes both count: one budget for the unit."""
+    inner = _zip([("a.log", _lines(QUIET, 3000))], zipfile.ZIP_STORED)
+    path = tmp_path / "outer.zip"
+    path.write_bytes(_zip([("inner.zip", inner)], zipfile.ZIP_STORED))
+    # stored layers: the input's size is about one copy; reading it costs the nested zip plus its member
+    assert "zip_bomb" in _read_all(path, Limits(expansion_grace=0, max_expansion=1.5))
+    assert _read_all(path, Limits(expansion_grace=0, max_expansion=2.5)) == []
+
+
+def _read_all(path: Path, limits: Limits) -> list[str]:
+    """Read every stream of a unit as a scan does; the reasons of the Problems met."""
+    reasons = []
+    for item in iter_unit(Unit(path, path, (path.name,)), limits):
+        if isinstance(item, Problem):
+            reasons.append(item.reason)
+            continue
+        try:
+            while item[1].read(1 << 16):
+                pass
+        except SourceError:
+            pass  # its Problem is the next item
+    return reasons
+
+
+def test_cli_limits_are_options_and_the_default_catches_the_bomb(tmp_path: Path) -> None:
+    leaf = _lines(QUIET, 20) * 400
+    bomb = tmp_path / "bomb.zip"
+    bomb.write_bytes(_nested_bomb(4, 4, leaf))
+    r = run_cli("scan", str(bomb), "-o", str(tmp_path / "a"), "-q")
+    assert r.returncode == 0, r.stderr
+    s = _summary(tmp_path / "a")
+    assert [p["reason"] for p in s["problems"]] == ["zip_bomb"]
+    assert s["bytes"] <= (64 << 20)  # the default grace: 200 x this small file is less
+    r = run_cli("scan", str(bomb), "-o", str(tmp_path / "b"), "-q", "--max-expanded", "4M")
+    assert r.returncode == 0, r.stderr
+    s = _summary(tmp_path / "b")
+    assert [p["reason"] for p in s["problems"]] == ["too_large"] and s["bytes"] <= 4 << 20
+    r = run_cli("scan", str(bomb), "-o", str(tmp_path / "c"), "-q", "--max-expansion", "0")
+    assert r.returncode == 2 and "--max-expansion" in r.stderr
+
+
+def test_nested_stored_zips_are_streamed_not_held_in_memory(tmp_path: Path) -> None:
+    log = _lines(QUIET, 250_000)  # about 22 MB
+    data = _zip([("HOST01/WindowsUpdate.log", log)], zipfile.ZIP_STORED)
+    for k in range(2):
+        data = _zip([(f"layer{k}.zip", data)], zipfile.ZIP_STORED)
+    path = tmp_path / "stored3.zip"
+    path.write_bytes(data)
+    del data
+    tracemalloc.start()
+    try:
+        read = 0
+        for item in iter_unit(Unit(path, path, (path.name,))):
+            assert not isinstance(item, Problem), item
+            while chunk := item[1].read(1 << 20):
+                read += len(chunk)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert read == len(log)
+    # what stays in memory is one spill buffer at most (the nested zips went to temporary files);
+    # before, each nested layer was held whole, twice
+    assert peak < SPILL_IN_MEMORY + (2 << 20) < len(log)
+
+
+def test_nested_zip_over_the_spill_limit_is_reported(tmp_path: Path) -> None:
+    inner = _zip([("a.log", _lines(QUIET, 2000))], zipfile.ZIP_STORED)
+    path = tmp_path / "outer.zip"
+    path.write_bytes(_zip([("HOST01/inner.zip", inner), ("HOST01/b.log", _lines(FAILED, 2))]))
+    items = list(iter_unit(Unit(path, path, (path.name,)), Limits(max_nested_zip_bytes=len(inner) - 1)))
+    problems = [i for i in items if isinstance(i, Problem)]
+    assert [p.reason for p in problems] == ["too_large"]
+    assert [ref.logical for ref, _ in (i for i in items if not isinstance(i, Problem))] == ["outer.zip!HOST01/b.log"]
+
+
+def test_many_tiny_members_are_all_accounted(tmp_path: Path) -> None:
+    path = tmp_path / "many.tar.gz"
+    n = 6000
+    with tarfile.open(path, "w:gz") as tf:
+        for i in range(n):
+            data = FAILED.format(i=i).encode() if i % 3 == 0 else QUIET.format(i=i).encode()
+            info = tarfile.TarInfo(f"HOST{i:05d}/WindowsUpdate.log")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    out = tmp_path / "out"
+    run_scan([path], out, ScanOptions())
+    s = _summary(out)
+    assert s["files"] == n and s["lines"] == n and s["records"] == n and s["accounted"]
+    assert s["matched_records"] == n // 3
+    m = pl.read_parquet(out / "matches.parquet")
+    assert m["host"].n_unique() == n // 3
+
+
+@pytest.mark.parametrize("unit", [b"\n", b"\r\n", b"a\n"])
+def test_blocks_are_bounded_by_rows(tmp_path: Path, unit: bytes) -> None:
+    from umtriage.parsers.textio import MAX_BLOCK_ROWS, frame_lines
+
+    n = MAX_BLOCK_ROWS * 2 + 17
+    data = unit * n
+    blocks = list(frame_lines(io.BytesIO(data), "auto"))
+    assert max(b.lines for b in blocks) <= MAX_BLOCK_ROWS
+    assert sum(b.lines for b in blocks) == n
+    assert [b.last for b in blocks][-1] and not any(b.last for b in blocks[:-1])
+    offsets = pl.concat([b.frame for b in blocks])["byte_offset"]
+    assert offsets.to_list() == [k * len(unit) for k in range(n)]
+    path = tmp_path / "x.log"
+    path.write_bytes(data)
+    out = tmp_path / "out"
+    run_scan([path], out, ScanOptions())
+    s = _summary(out)
+    assert s["lines"] == n and s["accounted"]
+
+
+def _anchor_lines(n: int, seed: int = 5) -> list[str]:
+    """Distinct WARNING lines stuffed with the catalog's anchor words (each one a new template)."""
+    import random
+    import string
+
+    from umtriage.pipeline.process import matcher_for
+
+    anchors = matcher_for(()).family_anchors["text"]
+    rnd = random.Random(seed)
+    out = []
+    for _ in range(n):
+        words = rnd.sample(anchors, 6) + ["".join(rnd.choices(string.ascii_lowercase, k=7)) for _ in range(6)]
+        rnd.shuffle(words)
+        out.append("WARNING: " + " ".join(words) + " could not be completed")
+    return out
+
+
+def test_bounded_fuzzy_scoring_gives_the_hits_of_full_scoring() -> None:
+    """The LCS bounds and the word test skip work, never a hit: every template scores as the
+    unbounded scorer (best_score over every signature with an anchor in it) says."""
+    from umtriage.pipeline.masking import template_of
+    from umtriage.pipeline.matcher import best_score
+    from umtriage.pipeline.process import matcher_for
+
+    m = matcher_for(())
+    # hostile lines, and each signature's own example lines (the ones that must match)
+    lines = _anchor_lines(600) + [ex.line for s in m.phrase_sigs for ex in s.examples]
+    templates = sorted({template_of(x) for x in lines})
+    batch = m._score_batch(templates)
+    hits = 0
+    for t, got in zip(templates, batch, strict=True):
+        full = []
+        for sig in m.phrase_sigs:
+            if any(a in t for a in sig.anchors):
+                score = best_score(m.phrase_templates[sig.id], t, sig.threshold)
+                if score >= sig.threshold:
+                    full.append((sig.id, round(score, 1)))
+        assert got == full, t
+        m.cache.pop(t, None)
+        assert m.score_template(t) == full, t
+        hits += len(full)
+    assert hits > 50
+
+
+def test_template_cache_is_a_bounded_lru(monkeypatch: pytest.MonkeyPatch) -> None:
+    import umtriage.pipeline.matcher as matcher
+    from umtriage.patterns.catalog import load_catalog
+
+    monkeypatch.setattr(matcher, "TEMPLATE_CACHE_SIZE", 100)
+    m = matcher.Matcher(load_catalog([]))
+    templates = [f"warning: disabled maintenance schedule number {chr(97 + i % 26)}{i}" for i in range(250)]
+    for t in templates:
+        m.score_template(t)
+    assert len(m.cache) == 100
+    assert list(m.cache) == templates[-100:]
+    m.score_template(templates[150])  # a hit moves it to the young end
+    m.score_template("warning: one more")
+    assert templates[150] in m.cache and templates[151] not in m.cache
+
+
+def test_anchor_stuffed_warnings_are_scanned_and_kept_as_unknown_problems(tmp_path: Path) -> None:
+    lines = _anchor_lines(3000, seed=9)
+    path = tmp_path / "portal.txt"
+    path.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    run_scan([path], out, ScanOptions())
+    s = _summary(out)
+    assert s["lines"] == s["records"] == 3000 and s["accounted"]
+    unmatched = pl.read_parquet(out / "unmatched.parquet")
+    assert unmatched["count"].sum() + s["matched_records"] == 3000
