@@ -18,6 +18,7 @@ from umtriage.patterns.catalog import SOURCE_FAMILIES, Catalog, Signature
 
 from .codes import MAY_HOLD_CODE
 from .masking import template_expr, templates_of
+from .updates import needles_of_family as update_needles
 
 #: A message shorter than this share of a phrase is too short to stand for it (truncation).
 MIN_COVERAGE = 0.6
@@ -219,10 +220,10 @@ class Matcher:
 
     def needles(self, family: str) -> tuple[str, ...]:
         """Every literal a line of this family must hold to possibly produce a phrase hit, an
-        unknown-problem row or a success marker: with codes.MAY_HOLD_CODE, the parsers' prefilter
-        (`ParseContext.keep_regex`)."""
+        unknown-problem row, a success marker or an update event (updates.EXTRACTORS): with
+        codes.MAY_HOLD_CODE, the parsers' prefilter (`ParseContext.keep_regex`)."""
         return tuple(sorted({*LEVEL_HINTS, *self.family_anchors.get(family, ()),
-                             *(m.lower() for m in self.success_markers)}))
+                             *(m.lower() for m in self.success_markers), *update_needles(family)}))
 
     def keep_pattern(self, family: str) -> str:
         """One case-insensitive regex for the prefilter: the needles as literals, or a possible

@@ -27,6 +27,7 @@ from .outdir import OutputError
 from .procenv import PARALLEL_MIN_BYTES, PARALLEL_MIN_FILES, SPLIT_MIN_BYTES
 from .sources import SourceError
 from .streams import PrefixedStream
+from .updates import extract_events
 
 MATCH_COLUMNS = [
     "host", "host_display", "source", "format", "line_no", "byte_offset", "ts", "component", "level", "message", "raw",
@@ -222,7 +223,7 @@ def matcher_for(patterns: tuple[str, ...], *, explain: bool = False, mute: tuple
 class SourceScanner:
     """Scans sources one after another into a set of part writers."""
 
-    TABLES = ("matches", "rejects", "unmatched", "successes")
+    TABLES = ("matches", "rejects", "unmatched", "successes", "updates")
     #: Whole files up to TOGETHER_FILE_BYTES of parsers that can (ParserSpec.parse_group) are
     #: parsed in groups of about TOGETHER_BYTES (see _parse_together).
     TOGETHER_FILE_BYTES, TOGETHER_BYTES = 4 << 20, 16 << 20
@@ -404,6 +405,7 @@ class SourceScanner:
         records = pl.concat(self._pending, how="vertical_relaxed")
         self._pending, self._pending_rows = [], 0
         rec = prepare_records(records, pl.col("path_host"))
+        self.writers["updates"].add(extract_events(rec))
         bh = self.matcher.match(rec)
         if bh.hits.height:
             matches = bh.hits.join(rec, on="row").join(self.sig_table, on="signature_id")

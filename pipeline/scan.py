@@ -28,6 +28,8 @@ from umtriage.parsers.detect import detect, read_head
 
 from . import matches_disk
 from .hosts import source_host
+from .html_report import warm_up as warm_up_report
+from .html_report import write_report
 from .incidents import incidents_and_links, kb_expr
 from .outdir import OutputError, RunFolder, check_output_dir, lock_output
 from .output import write_json, write_table
@@ -37,6 +39,7 @@ from .schema import SCHEMA_VERSION
 from .sources import Limits, Problem, Unit, detect_archive, is_archive_name, iter_unit, list_units
 from .streams import RangeStream
 from .tail import last_banner_tz
+from .updates import EVENT_SCHEMA, UPDATE_SCHEMA, build_updates
 
 #: A big file is cut into ranges of falling size (guided self-scheduling): each range is the
 #: rest of the file divided by GUIDED_FACTOR x processes, but no smaller than MIN_RANGE_BYTES.
@@ -430,6 +433,7 @@ def run_scan(
     t0 = time.perf_counter()
     limits = limits or Limits()
     catalog = matcher_for(options.patterns, mute=options.mute).catalog  # fail fast on a bad --patterns folder
+    warm_up_report()
     units, problems = list_units([Path(p) for p in paths])
     check_output_dir(out_dir)
     units, problems = _outside(units, problems, out_dir, paths)
@@ -474,6 +478,7 @@ def _scan_into(run: RunFolder, paths, units, problems, options: ScanOptions, cat
     summary["run"] = engine.describe()
     summary["inputs"] += summary["run"].pop("url_inputs", [])  # objects only the engine's workers fetch
     shutil.rmtree(parts_dir, ignore_errors=True)
+    write_report(out_dir, tables.incidents, tables.updates, summary)
     write_json(summary, out_dir / "summary.json")  # the last file of the run
     published = run.publish()
     return ScanResult(summary, tables.incidents, run.out, published)
@@ -486,6 +491,7 @@ class Tables:
     rejects: pl.DataFrame
     unmatched: pl.DataFrame
     written: list[Path]
+    updates: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=UPDATE_SCHEMA))
     match_rows: int = 0  # rows of matches.parquet (`matches` is empty when they were built on disk)
     on_disk: bool = False
 
@@ -517,7 +523,9 @@ def write_tables(out_dir: Path, parts: dict[str, list[str]], catalog, window: ti
         written += matches_written.result()
     written += write_table(rejects, out_dir, "rejects", formats)
     written += write_table(unmatched, out_dir, "unmatched", formats)
-    return Tables(incidents, matches, rejects, unmatched, written, matches.height)
+    updates = build_updates(_merge(parts.get("updates", []), EVENT_SCHEMA))
+    written += write_table(updates, out_dir, "updates", formats)
+    return Tables(incidents, matches, rejects, unmatched, written, updates, matches.height)
 
 
 def _scan_part(part: str) -> pl.LazyFrame:
@@ -545,7 +553,9 @@ def _write_tables_on_disk(out_dir: Path, parts: dict[str, list[str]], successes:
     unmatched = _aggregate_unmatched(_merge(parts["unmatched"], UNMATCHED_ROW_SCHEMA).sort(["source", "line_no"]))
     written += write_table(rejects, out_dir, "rejects", formats)
     written += write_table(unmatched, out_dir, "unmatched", formats)
-    return Tables(incidents, pl.DataFrame(), rejects, unmatched, written, rows, on_disk=True)
+    updates = build_updates(_merge(parts.get("updates", []), EVENT_SCHEMA))
+    written += write_table(updates, out_dir, "updates", formats)
+    return Tables(incidents, pl.DataFrame(), rejects, unmatched, written, updates, rows, on_disk=True)
 
 
 def _parser_format(matches: pl.DataFrame) -> dict[str, pl.Expr]:

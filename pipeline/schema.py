@@ -128,8 +128,26 @@ UNMATCHED = Table("unmatched", "WARNING/ERROR/FAILED/FATAL template no signature
     ("example_source", "string", "where that line is, `source:line_no`"),
 ))
 
+UPDATES = Table("updates", "machine x update (pipeline/updates.py)", _cols(
+    _HOST,
+    ("update", "string", "the key: the update id, else the KB, else the title (a Linux package name)"),
+    ("update_id", "string", "the Windows Update id (GUID, upper case) or an Azure Update Manager patch id"),
+    ("kb", "string", "the KB article, `KB5034441`, when the title names one"),
+    ("title", "string", "the update's title (a Linux package: name, and version when known)"),
+    ("classification", "string", "Security Updates, Definition Updates, ... (Linux: Security, Critical, ...) when "
+                                 "the logs name it"),
+    ("state", "string", "found, downloaded, installed, failed, pending_reboot, excluded or not_selected: the "
+                        "latest install result, else downloaded, else found"),
+    ("first_seen", "timestamp", "first line about it (UTC)"),
+    ("last_seen", "timestamp", "last line about it (UTC)"),
+    ("last_hresult", "string", "the code of its latest result that had one, `0x80070643`"),
+    ("attempts", "int64", "install results seen (installed or failed)"),
+    ("events", "int64", "lines about it"),
+    ("sources", "list[string]", "the files those lines come from"),
+))
+
 #: Every table a run writes, as OUT/<name>.parquet (and .csv / .jsonl with --format).
-TABLES: dict[str, Table] = {t.name: t for t in (INCIDENTS, MATCHES, REJECTS, UNMATCHED)}
+TABLES: dict[str, Table] = {t.name: t for t in (INCIDENTS, MATCHES, REJECTS, UNMATCHED, UPDATES)}
 
 #: The top-level keys of summary.json.
 SUMMARY_KEYS: dict[str, str] = {

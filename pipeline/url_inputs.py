@@ -115,5 +115,5 @@ def upload(local: Path, url: str) -> None:
     fs, root = url_to_fs(url)
     fs.makedirs(root, exist_ok=True)
     for p in sorted(local.iterdir()):
-        if p.is_file():
+        if p.is_file() and not p.name.startswith("."):  # the tables and summary.json, not the lock
             fs.put_file(str(p), f"{root.rstrip('/')}/{p.name}")

@@ -41,6 +41,7 @@ from umtriage.parsers.detect import detect
 from umtriage.parsers.textio import HEAD_BYTES
 
 from .hosts import normalise_host
+from .html_report import write_report
 from .masking import load_masks
 from .outdir import OutputBusy, OutputError, RunFolder, check_output_dir, lock_output
 from .output import write_json
@@ -635,6 +636,7 @@ class Watcher:
             "running_seconds": round(time.time() - self.started, 3),
             "events": list(self.events),
         }
+        write_report(run.dir, tables.incidents, tables.updates, summary)
         write_json(summary, run.dir / "summary.json")
         run.publish()
         return tables

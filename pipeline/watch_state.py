@@ -16,8 +16,9 @@ from pathlib import Path
 
 import polars as pl
 
-STATE_VERSION = 2  # 2: TailEntry.prefix
-TABLES = ("matches", "rejects", "unmatched", "successes")
+#: 2: TailEntry.prefix; 3: parts of the `updates` table (an older state names none, so its files are read again).
+STATE_VERSION = 3
+TABLES = ("matches", "rejects", "unmatched", "successes", "updates")
 
 
 def no_parts() -> dict[str, list[str]]:

@@ -83,7 +83,9 @@ def local_split(bundle, tmp_path_factory) -> Path:
 
 
 def tables(out: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file() and p.name != "summary.json"}
+    """The published tables (links into the run folder are followed; the lock and runs are not tables)."""
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir())
+            if p.is_file() and p.name != "summary.json" and not p.name.startswith(".")}
 
 
 def summary(out: Path) -> dict:
@@ -114,24 +116,30 @@ def test_spec_parsing() -> None:
             parse_spec(bad)
 
 
-def _spawned() -> set[int]:
-    """Processes that look like a multiprocessing child (a Dask worker or its nanny's child)."""
-    found = set()
-    for p in psutil.process_iter(["pid", "cmdline"]):
-        if any("multiprocessing" in part for part in p.info["cmdline"] or ()):
-            found.add(p.info["pid"])
+def _marked(mark: str) -> list[int]:
+    """Live processes that inherited the environment variable UMTRIAGE_TEST_MARK=mark."""
+    found = []
+    for p in psutil.process_iter(["pid"]):
+        try:
+            if p.environ().get("UMTRIAGE_TEST_MARK") == mark:
+                found.append(p.info["pid"])
+        except (psutil.Error, OSError):
+            continue
     return found
 
 
 def test_cli_local2_on_samples_equals_a_local_scan(tmp_path: Path) -> None:
-    before = _spawned()
+    mark = f"dask-cli-{os.getpid()}-{time.monotonic_ns()}"
     r = run_cli("scan", str(SAMPLES), "-o", str(tmp_path / "local"), "-q", "--jobs", "2", "--format", "csv")
     assert r.returncode == 0, r.stderr
     r = run_cli("scan", str(SAMPLES), "-o", str(tmp_path / "dask"), "-q", "--dask", "local:2", "--format", "csv",
-                timeout=120)
+                timeout=120, env={**os.environ, "UMTRIAGE_TEST_MARK": mark})
     assert r.returncode == 0, r.stderr
     assert_same_scan(tmp_path / "dask", tmp_path / "local")
-    assert not _spawned() - before  # the CLI's LocalCluster is gone with it
+    deadline = time.monotonic() + WAIT
+    while _marked(mark) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _marked(mark) == []  # the CLI's LocalCluster (nannies, workers) is gone with it
     run = summary(tmp_path / "dask")["run"]
     assert run["engine"] == "dask" and run["workers"] == 2 and run["scheduler"].startswith("tcp://127.0.0.1:")
     assert summary(tmp_path / "local")["run"]["engine"] == "local"
@@ -181,9 +189,10 @@ def test_fsspec_urls_in_and_out_equal_a_local_scan(client, cluster, bundle, tmp_
     assert r.returncode == 0, r.stderr
     assert_same_scan(tmp_path / "url", tmp_path / "local", also_differs=("inputs",))
     assert summary(tmp_path / "url")["inputs"] == [SAMPLES.as_uri(), big.as_uri()]
+    assert all(p.is_file() and not p.is_symlink() and not p.name.startswith(".") for p in (tmp_path / "url").iterdir())
     r = run_cli("scan", SAMPLES.as_uri(), "-o", str(tmp_path / "x"), "-q")
     assert r.returncode == 2 and "need --dask" in r.stderr
-    assert not (tmp_path / "x").exists()
+    assert not (tmp_path / "x" / "summary.json").exists()
     with pytest.raises(DaskError, match="cannot list"):
         DaskEngine(cluster.scheduler_address, urls=((tmp_path / "absent").as_uri(),)).open()
 
@@ -218,7 +227,7 @@ def test_without_dask_the_cli_says_how_to_install_it(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
     assert "pip install 'umtriage[dask]'" in r.stderr
-    assert not (tmp_path / "o").exists()
+    assert not (tmp_path / "o" / "summary.json").exists()  # no tables (the folder itself is checked first)
     r = run_cli("scan", str(SAMPLES), "-o", str(tmp_path / "o"), "--dask", "local:0")
     assert r.returncode == 2 and "local:N" in r.stderr
 

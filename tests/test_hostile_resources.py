@@ -295,7 +295,7 @@ def test_matches_built_on_disk_equal_the_in_memory_tables(tmp_path: Path, monkey
         summaries[name] = run_scan([tmp_path / "in"], tmp_path / name, options, formats=("csv", "jsonl")).summary
         assert len(calls) == (name == "disk")  # the lowered limit really took the bounded path
     assert summaries["disk"]["matches"] == summaries["memory"]["matches"] > 9_000
-    for table in ("matches", "incidents", "rejects", "unmatched"):
+    for table in ("matches", "incidents", "rejects", "unmatched", "updates"):
         mem, disk = (pl.read_parquet(tmp_path / n / f"{table}.parquet") for n in ("memory", "disk"))
         assert disk.schema == mem.schema and disk.equals(mem), table
     for ext in ("csv", "jsonl"):

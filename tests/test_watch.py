@@ -28,7 +28,7 @@ from umtriage.pipeline.watch import COMPACT_AT, Watcher
 from umtriage.pipeline.watch_state import TABLES
 
 OPTS = ScanOptions()
-TABLE_NAMES = ("incidents", "matches", "rejects", "unmatched")
+TABLE_NAMES = ("incidents", "matches", "rejects", "unmatched", "updates")
 
 
 # -- content -------------------------------------------------------------------------------

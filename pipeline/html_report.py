@@ -1,0 +1,235 @@
+"""report.html: the scan's tables as one self-contained page a person can open and search.
+
+The page needs no network: its CSS, its script and the charting library (plotly.js, from the
+plotly package) are inline. The data goes in as JSON inside `<script type="application/json">`
+with every `<`, `>` and `&` written as a `\\u` escape, so log text can never close the block or
+start markup; the script puts text on the page only through `textContent`. The page stays small
+and opens fast with thousands of hosts: the host list is paginated, a host's timeline and cards
+are drawn only when it is opened, and the incidents, updates and evidence per host are capped
+(the parquet tables keep everything).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import threading
+from datetime import datetime
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import polars as pl
+
+#: Caps that keep the page bounded whatever the fleet. Incidents: at most 50 per host and about
+#: MAX_PAGE_INCIDENTS in all (never fewer than 5 per host); evidence: 3 lines per card, cut to
+#: share EVIDENCE_BUDGET characters (120 to 400 per line). The parquet tables keep everything.
+MAX_INCIDENTS_PER_HOST, MIN_INCIDENTS_PER_HOST, MAX_PAGE_INCIDENTS = 50, 5, 20_000
+MAX_UPDATES_PER_HOST = 200
+MAX_EVIDENCE_LINES, MIN_EVIDENCE_CHARS, MAX_EVIDENCE_CHARS, EVIDENCE_BUDGET = 3, 120, 400, 6_000_000
+MAX_TEXT_CHARS = 2000
+SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
+#: A current incident at this severity rank or worse (medium) makes its host "failing".
+FAILING_AT = SEVERITY_ORDER["medium"]
+#: A host's state on the overview, worst first.
+HOST_STATES = ("failing", "pending_reboot", "recovered", "healthy")
+
+
+def _iso(ts: datetime | None) -> str | None:
+    return ts.isoformat().replace("+00:00", "Z") if ts is not None else None
+
+
+def _cut(text: str | None, n: int) -> str | None:
+    return text if text is None or len(text) <= n else text[: n - 1] + "…"
+
+
+def _incident_rows(incidents: pl.DataFrame) -> tuple[dict[str, list[dict]], dict[str, dict]]:
+    """Per host, its incidents worst first (current, severity, latest), capped so the page stays
+    bounded however big the fleet; cause, fix and doc link once per (signature, code) in `texts`."""
+    out: dict[str, list[dict]] = {}
+    texts: dict[str, dict] = {}
+    if incidents.height == 0:
+        return out, texts
+    n_hosts = incidents["host"].n_unique()
+    per_host = max(MIN_INCIDENTS_PER_HOST, min(MAX_INCIDENTS_PER_HOST, MAX_PAGE_INCIDENTS // n_hosts))
+    inc = incidents.with_columns(
+        sev_rank=pl.col("severity").replace_strict(SEVERITY_ORDER, default=9, return_dtype=pl.Int32))
+    inc = inc.sort(["host", "current", "sev_rank", "last_seen", "incident_id"],
+                   descending=[False, True, False, True, False], nulls_last=True)
+    inc = inc.filter(pl.int_range(pl.len()).over("host") < per_host)
+    chars = max(MIN_EVIDENCE_CHARS, min(MAX_EVIDENCE_CHARS, EVIDENCE_BUDGET // max(1, inc.height * MAX_EVIDENCE_LINES)))
+    for r in inc.iter_rows(named=True):
+        key = f"{r['signature_id']}|{r['code'] or ''}"
+        if key not in texts:
+            texts[key] = {"cause": _cut(r["cause"], MAX_TEXT_CHARS), "fix": _cut(r["resolution"], MAX_TEXT_CHARS),
+                          "doc": r["doc_url"]}
+        out.setdefault(r["host"], []).append({
+            "id": r["incident_id"], "sig": r["signature_id"], "sev": r["severity"], "code": r["code"],
+            "title": _cut(r["title"], 300), "first": _iso(r["first_seen"]), "last": _iso(r["last_seen"]),
+            "count": r["count"], "current": bool(r["current"]), "resolved": _iso(r["resolved_at"]), "text": key,
+            "evidence": [_cut(e, chars) for e in (r["evidence"] or [])[:MAX_EVIDENCE_LINES]],
+            "sources": (r["sources"] or [])[:3],
+        })
+    return out, texts
+
+
+def _update_rows(updates: pl.DataFrame) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    if updates.height == 0:
+        return out
+    for r in updates.sort(["host", "last_seen", "update"], descending=[False, True, False], nulls_last=True).iter_rows(
+            named=True):
+        rows = out.setdefault(r["host"], [])
+        if len(rows) < MAX_UPDATES_PER_HOST:
+            rows.append({"update": r["update"], "kb": r["kb"], "title": _cut(r["title"], 300),
+                         "cls": r["classification"], "state": r["state"], "first": _iso(r["first_seen"]),
+                         "last": _iso(r["last_seen"]), "hr": r["last_hresult"], "attempts": r["attempts"]})
+    return out
+
+
+def _host_rows(hosts: list[str], incidents: dict[str, list[dict]], texts: dict[str, dict],
+               update_rows: dict[str, list[dict]], updates: pl.DataFrame, all_incidents: pl.DataFrame) -> list[dict]:
+    """One summary row per host, with its current state and what to search it by."""
+    ustate: dict[str, dict[str, int]] = {}
+    # sorted: group_by's order is not stable, and the page must be byte-identical for the same input
+    for host, state, n in updates.group_by("host", "state").len().sort("host", "state").iter_rows() \
+            if updates.height else ():
+        ustate.setdefault(host, {})[state] = n
+    counts: dict[str, dict[str, int]] = {}
+    totals: dict[str, int] = {}
+    if all_incidents.height:
+        for host, sev, n in all_incidents.group_by("host", "severity").len().sort("host", "severity").iter_rows():
+            counts.setdefault(host, {})[sev] = n
+            totals[host] = totals.get(host, 0) + n
+    rows = []
+    for h in hosts:
+        inc = incidents.get(h, [])
+        # an info or low incident can be a host's latest line without the host failing
+        cur = next((i for i in inc if i["current"] and SEVERITY_ORDER.get(i["sev"], 9) <= FAILING_AT), None)
+        us = ustate.get(h, {})
+        if cur is not None or us.get("failed"):
+            state = "failing"
+        elif us.get("pending_reboot"):
+            state = "pending_reboot"
+        elif inc:
+            state = "recovered"
+        else:
+            state = "healthy"
+        now, fix = (cur["title"], texts[cur["text"]]["fix"]) if cur else _failed_update(update_rows.get(h, []), inc,
+                                                                                        texts)
+        rows.append({
+            "host": h, "state": state, "severities": counts.get(h, {}), "incidents": totals.get(h, 0),
+            "shown": len(inc), "last": max((i["last"] for i in inc if i["last"]), default=None),
+            "now": now, "fix": _first_step(fix), "updates": us,
+            "codes": sorted({i["code"] for i in inc if i["code"]}),
+        })
+    return rows
+
+
+def _failed_update(updates: list[dict], incidents: list[dict], texts: dict[str, dict]) -> tuple[str | None,
+                                                                                               str | None]:
+    """A host failing through an update alone: its latest failed update, and the fix of the
+    host's incident with the same code when there is one."""
+    u = next((u for u in updates if u["state"] == "failed"), None)  # latest first
+    if u is None:
+        return None, None
+    inc = next((i for i in incidents if u["hr"] and i["code"] == u["hr"]), None)
+    what = f"{u['kb'] or u['title'] or u['update']} failed to install" + (f" ({u['hr']})" if u["hr"] else "")
+    return what, texts[inc["text"]]["fix"] if inc else None
+
+
+def _first_step(fix: str | None) -> str | None:
+    """The first line of a fix, for the host list."""
+    if not fix:
+        return None
+    return _cut(next((ln.strip() for ln in fix.splitlines() if ln.strip()), ""), 200)
+
+
+def report_data(incidents: pl.DataFrame, updates: pl.DataFrame, summary: dict) -> dict:
+    """Everything the page shows, as plain JSON-able values."""
+    hosts = sorted(set(incidents["host"].to_list() if incidents.height else [])
+                   | set(updates["host"].to_list() if updates.height else [])
+                   | {s["host"] for s in summary.get("sources", []) if s.get("host")})
+    inc, texts = _incident_rows(incidents)
+    upd = _update_rows(updates)
+    return {
+        "summary": {k: summary.get(k) for k in ("files", "bytes", "lines", "records", "rejects", "matches",
+                                                "incidents", "incidents_by_severity")},
+        "states": list(HOST_STATES),
+        "hosts": _host_rows(hosts, inc, texts, upd, updates, incidents),
+        "incidents": inc,
+        "texts": texts,
+        "updates": upd,
+        "caps": {"updates_per_host": MAX_UPDATES_PER_HOST, "evidence_lines": MAX_EVIDENCE_LINES},
+    }
+
+
+def script_json(data: dict) -> str:
+    """JSON safe inside a <script> element: no `<`, `>` or `&` left to end it or open markup."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+#: Where plotly.js goes in the rendered page: the 4.8 MB library is copied from the plotly
+#: package's file straight into the output, never through the template engine.
+PLOTLY_SLOT = "\x00plotly.min.js\x00"
+
+
+def plotly_js_path() -> Path:
+    """plotly.min.js as the plotly package ships it (found without importing plotly: that costs
+    more than writing the page)."""
+    spec = importlib.util.find_spec("plotly")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the plotly package is not installed; it ships the chart library report.html embeds")
+    return Path(next(iter(spec.submodule_search_locations))) / "package_data" / "plotly.min.js"
+
+
+@lru_cache(maxsize=1)
+def _template():
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    env = Environment(loader=PackageLoader("umtriage.pipeline", "templates"),
+                      autoescape=select_autoescape(default=True, default_for_string=True))
+    return env.get_template("report.html.j2")
+
+
+_warming: list[threading.Thread] = []
+
+
+def warm_up() -> None:
+    """Import jinja2 and compile the template on a thread while a scan runs (most of a scan's
+    time is spent in polars, outside the GIL), so writing the page at the end costs little."""
+    if not _warming:
+        _warming.append(threading.Thread(target=_template, name="umtriage-report-warm-up", daemon=True))
+        _warming[0].start()
+
+
+def render_page(data: dict, title: str = "umtriage report") -> tuple[str, str]:
+    """The page (jinja2, autoescaped) before and after the place where plotly.js goes."""
+    from markupsafe import Markup
+
+    folder = resources.files("umtriage.pipeline") / "templates"
+    css, js = (folder / "report.css").read_text(encoding="utf-8"), (folder / "report.js").read_text(encoding="utf-8")
+    for t in _warming:
+        t.join()
+    page = _template().render(
+        title=title, summary=data["summary"], n_hosts=len(data["hosts"]), css=Markup(css), script=Markup(js),
+        plotly_js=Markup(PLOTLY_SLOT), data_json=Markup(script_json(data)),
+    )
+    head, _, tail = page.partition(PLOTLY_SLOT)
+    return head, tail
+
+
+def write_report(out_dir: Path, incidents: pl.DataFrame, updates: pl.DataFrame, summary: dict) -> Path:
+    """Write OUT/report.html under a temporary name, then rename: a browser never reads half a page."""
+    path = out_dir / "report.html"
+    tmp = path.with_name(f".{path.name}.tmp")
+    head, tail = render_page(report_data(incidents, updates, summary))
+    with open(tmp, "wb") as f, open(plotly_js_path(), "rb") as lib:
+        f.write(head.encode("utf-8"))
+        shutil.copyfileobj(lib, f, 1 << 20)
+        f.write(tail.encode("utf-8"))
+    os.replace(tmp, path)
+    return path
