@@ -17,14 +17,11 @@ stay generic text. Lines without the prefix (a Go panic's stack) continue the re
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from typing import BinaryIO
 
 import polars as pl
 
-from .base import Batch, GroupResult, Head, ParseContext, ParserSpec
-from .linefold import first_nonblank_lines, fold_group, fold_lines
-from .textio import context_lines
+from .base import Head
+from .linefold import first_nonblank_lines, folding_parser
 
 NAME = "arc"
 
@@ -100,22 +97,11 @@ def classify(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
-    """Stream records: one per logrus line, with unprefixed lines after it folded in."""
-    yield from fold_lines(context_lines(stream, ctx), classify, ctx, NAME)
-
-
-def parse_group(frame: pl.DataFrame, sources: list[str], ctx: ParseContext) -> GroupResult:
-    """Several whole small files at once (ParserSpec.parse_group)."""
-    return fold_group(frame, sources, classify, NAME)
-
-
-PARSER = ParserSpec(
-    name=NAME,
-    description="Azure Arc Connected Machine agent logs (himds.log, azcmagent.log): logrus "
+PARSER = folding_parser(
+    NAME,
+    "Azure Arc Connected Machine agent logs (himds.log, azcmagent.log): logrus "
     "'time=\"...\" level=... msg=\"...\" key=value'",
-    detect=detect,
-    parse=parse,
-    priority=35,
-    parse_group=parse_group,
+    detect,
+    classify,
+    35,
 )

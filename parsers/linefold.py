@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
+from typing import BinaryIO
 
 import polars as pl
 
@@ -26,11 +27,12 @@ from .base import (
     GroupResult,
     Head,
     ParseContext,
+    ParserSpec,
     conform,
     line_rejects,
     with_source_names,
 )
-from .textio import LineBlock
+from .textio import LineBlock, context_lines
 
 #: Columns a classifier may add to a LineBlock frame; missing ones are filled with nulls.
 #: `is_start` marks a record's first line; `text` is what the line adds to the message;
@@ -205,3 +207,18 @@ def _rejects(df: pl.DataFrame, reason: str) -> pl.DataFrame:
 
 
 _EMPTY_REJECTS = pl.DataFrame(schema=SRC_REJECT_SCHEMA)
+
+
+def folding_parser(name: str, description: str, detect: Callable, classify: Classifier,
+                   priority: int) -> ParserSpec:
+    """The ParserSpec of a line format whose records are one stamped line and the unstamped lines
+    after it: streamed with fold_lines, small files grouped with fold_group (one wrapper for all)."""
+
+    def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
+        yield from fold_lines(context_lines(stream, ctx), classify, ctx, name)
+
+    def parse_group(frame: pl.DataFrame, sources: list[str], ctx: ParseContext) -> GroupResult:
+        return fold_group(frame, sources, classify, name)
+
+    return ParserSpec(name=name, description=description, detect=detect, parse=parse, priority=priority,
+                      parse_group=parse_group)

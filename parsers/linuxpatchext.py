@@ -20,14 +20,11 @@ messages, and a core.log by its `T...Z> ` stamp; a file with neither goes to the
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from typing import BinaryIO
 
 import polars as pl
 
-from .base import Batch, GroupResult, Head, ParseContext, ParserSpec
-from .linefold import first_nonblank_lines, fold_group, fold_lines
-from .textio import context_lines
+from .base import Head
+from .linefold import first_nonblank_lines, folding_parser
 
 NAME = "linuxpatchext"
 
@@ -124,22 +121,11 @@ def classify(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
-    """Stream records: one per timestamped line, with the untimed lines after it folded in."""
-    yield from fold_lines(context_lines(stream, ctx), classify, ctx, NAME)
-
-
-def parse_group(frame: pl.DataFrame, sources: list[str], ctx: ParseContext) -> GroupResult:
-    """Several whole small files at once (ParserSpec.parse_group)."""
-    return fold_group(frame, sources, classify, NAME)
-
-
-PARSER = ParserSpec(
-    name=NAME,
-    description="Azure Update Manager LinuxPatchExtension logs (<seq>.core.log 'YYYY-MM-DDTHH:MM:SSZ> ', "
+PARSER = folding_parser(
+    NAME,
+    "Azure Update Manager LinuxPatchExtension logs (<seq>.core.log 'YYYY-MM-DDTHH:MM:SSZ> ', "
     "<seq>.ext.log 'YYYY-MM-DD HH:MM:SS> ' + quoted text), UTC",
-    detect=detect,
-    parse=parse,
-    priority=35,
-    parse_group=parse_group,
+    detect,
+    classify,
+    35,
 )

@@ -8,14 +8,10 @@ does not carry a timestamp continues the record before it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from typing import BinaryIO
 
 import polars as pl
 
-from .base import Batch, GroupResult, ParseContext, ParserSpec
-from .linefold import fold_group, fold_lines, prefix_detector
-from .textio import context_lines
+from .linefold import folding_parser, prefix_detector
 
 NAME = "omsupdatemgmt"
 
@@ -80,22 +76,10 @@ def classify(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
-    """Stream records: one per timestamped line, with the untimestamped lines after it folded in."""
-    blocks = context_lines(stream, ctx)
-    yield from fold_lines(blocks, classify, ctx, NAME)
-
-
-def parse_group(frame: pl.DataFrame, sources: list[str], ctx: ParseContext) -> GroupResult:
-    """Several whole small files at once (ParserSpec.parse_group)."""
-    return fold_group(frame, sources, classify, NAME)
-
-
-PARSER = ParserSpec(
-    name=NAME,
-    description="Linux Update Management runbook log (omsupdatemgmt.log): 'YYYY-MM-DD HH:MM:SS> message', UTC",
-    detect=detect,
-    parse=parse,
-    priority=40,
-    parse_group=parse_group,
+PARSER = folding_parser(
+    NAME,
+    "Linux Update Management runbook log (omsupdatemgmt.log): 'YYYY-MM-DD HH:MM:SS> message', UTC",
+    detect,
+    classify,
+    40,
 )

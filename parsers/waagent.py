@@ -15,14 +15,10 @@ syslog adds `python3: ` before the stamp.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from typing import BinaryIO
 
 import polars as pl
 
-from .base import Batch, GroupResult, ParseContext, ParserSpec
-from .linefold import fold_group, fold_lines, prefix_detector
-from .textio import context_lines
+from .linefold import folding_parser, prefix_detector
 
 NAME = "waagent"
 
@@ -73,22 +69,11 @@ def classify(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
-    """Stream records: one per stamped line, with the unstamped lines after it folded in."""
-    yield from fold_lines(context_lines(stream, ctx), classify, ctx, NAME)
-
-
-def parse_group(frame: pl.DataFrame, sources: list[str], ctx: ParseContext) -> GroupResult:
-    """Several whole small files at once (ParserSpec.parse_group)."""
-    return fold_group(frame, sources, classify, NAME)
-
-
-PARSER = ParserSpec(
-    name=NAME,
-    description="Azure Linux guest agent log (waagent.log): 'YYYY/MM/DD HH:MM:SS.ffffff LEVEL ...' and "
+PARSER = folding_parser(
+    NAME,
+    "Azure Linux guest agent log (waagent.log): 'YYYY/MM/DD HH:MM:SS.ffffff LEVEL ...' and "
     "'YYYY-MM-DDTHH:MM:SS.ffffffZ LEVEL Thread ...', UTC",
-    detect=detect,
-    parse=parse,
-    priority=35,
-    parse_group=parse_group,
+    detect,
+    classify,
+    35,
 )

@@ -8,14 +8,10 @@ level is read from the message itself (LEVEL_RULES).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from typing import BinaryIO
 
 import polars as pl
 
-from .base import Batch, GroupResult, ParseContext, ParserSpec
-from .linefold import fold_group, fold_lines, prefix_detector
-from .textio import context_lines
+from .linefold import folding_parser, prefix_detector
 
 NAME = "workerlog"
 
@@ -82,23 +78,11 @@ def classify(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def parse(stream: BinaryIO, ctx: ParseContext) -> Iterator[Batch]:
-    """Stream records: one per prefixed line, with the unprefixed lines after it folded in."""
-    blocks = context_lines(stream, ctx)
-    yield from fold_lines(blocks, classify, ctx, NAME)
-
-
-def parse_group(frame: pl.DataFrame, sources: list[str], ctx: ParseContext) -> GroupResult:
-    """Several whole small files at once (ParserSpec.parse_group)."""
-    return fold_group(frame, sources, classify, NAME)
-
-
-PARSER = ParserSpec(
-    name=NAME,
-    description="Linux hybrid worker log (worker.log, sandbox*.log): "
+PARSER = folding_parser(
+    NAME,
+    "Linux hybrid worker log (worker.log, sandbox*.log): "
     "'YYYY-MM-DD HH:MM:SS (pid)component : message', UTC",
-    detect=detect,
-    parse=parse,
-    priority=40,
-    parse_group=parse_group,
+    detect,
+    classify,
+    40,
 )
