@@ -188,17 +188,21 @@ def _frame_text(text: str, unit: str, first_line: int, first_offset: int) -> tup
     return frame, total
 
 
-def _frame_utf8_fast(body: bytes, first_line: int, first_offset: int) -> tuple[pl.DataFrame, int] | None:
+def _frame_utf8_fast(body: bytes, first_line: int, first_offset: int,
+                     max_rows: int | None = None) -> tuple[pl.DataFrame, int] | None:
     """Rust-side framing for the common case: valid UTF-8 with one line-ending style.
 
     About 3x faster than splitting in Python; returns None (use the general path) for invalid
-    UTF-8 or mixed CRLF/LF endings, where byte sizes could not be derived from the lines.
+    UTF-8 or mixed CRLF/LF endings, where byte sizes could not be derived from the lines, and
+    for a body of more than `max_rows` lines (the reader stops soon after that many).
     """
     try:
-        s = pl.read_lines(body)["line"]
+        s = pl.read_lines(body, n_rows=None if max_rows is None else max_rows + 1)["line"]
     except pl.exceptions.ComputeError:
         return None
     n = len(s)
+    if max_rows is not None and n > max_rows:
+        return None
     size = s.str.len_bytes().cast(pl.Int64)
     # read_lines strips one terminator per line, "\r\n" or "\n": the bytes it stripped tell the
     # style. All CRLF or all LF gives exact offsets; a mix takes the general path.
@@ -416,13 +420,22 @@ def frame_lines(
         consumed = len(body)
         if at_end and final and carry and len(carry) <= MAX_LINE_BYTES:  # the last line has no newline
             body, consumed, carry = b"".join((body, carry, b"\n")), consumed + len(carry), b""
-        if body:
-            damaged = b"\x00" in body  # NUL runs or UTF-16 parts: framed region by region, in one piece
+        damaged = b"\x00" in body  # NUL runs or UTF-16 parts: framed region by region, in one piece
+        # polars' reader pays a fixed cost per call; small bodies split faster in Python
+        try_fast = fast and not damaged and len(body) > SMALL_BODY
+        # The usual body: valid UTF-8 within the row bound, framed in one call with no newline
+        # count first; more lines than that (or other bytes) take the row-bounded path below.
+        whole = _frame_utf8_fast(body, line_no, offset, max_rows) if try_fast else None
+        if whole is not None:
+            frame = whole[0]
+            yield LineBlock(frame, frame.height, last=at_end and final and not carry)
+            line_no += frame.height
+            offset += consumed
+        elif body:
             pieces, base = ([body] if damaged else _row_bounded(body, max_rows)), offset
+            try_fast = try_fast and len(pieces) > 1  # one piece failed above for its bytes, not its rows
             for k, piece in enumerate(pieces):
-                # polars' reader pays a fixed cost per call; small bodies split faster in Python
-                quick = (_frame_utf8_fast(piece, line_no, offset) if fast and not damaged and len(piece) > SMALL_BODY
-                         else None)
+                quick = _frame_utf8_fast(piece, line_no, offset) if try_fast and len(piece) > SMALL_BODY else None
                 if quick is not None:
                     frame, _ = quick
                 elif damaged:

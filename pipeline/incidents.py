@@ -60,10 +60,22 @@ INCIDENT_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def _incident_id(host: str, sig: str, code: str | None, first_seen, first_src: str, first_line: int) -> str:
-    anchor = first_seen.isoformat() if first_seen is not None else f"{first_src}:{first_line}"
-    key = "\x1f".join([host, sig, code or "", anchor])
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+def _iso_utc(ts: pl.Expr) -> pl.Expr:
+    """A UTC time as datetime.isoformat() writes it (no fraction when it is zero)."""
+    return (pl.when(ts.dt.microsecond() == 0).then(ts.dt.strftime("%Y-%m-%dT%H:%M:%S+00:00"))
+            .otherwise(ts.dt.strftime("%Y-%m-%dT%H:%M:%S%.6f+00:00")))
+
+
+def incident_ids(agg: pl.DataFrame) -> pl.Series:
+    """Stable ids: the first 16 hex digits of SHA-256 over host, signature, code and first_seen
+    (ISO 8601) or, when untimed, `source:line`, joined by U+001F. The key text is built in polars:
+    tens of thousands of incidents would otherwise cost a Python datetime per row."""
+    anchor = pl.coalesce(_iso_utc(pl.col("first_seen")),
+                         pl.concat_str(pl.col("first_src"), pl.lit(":"), pl.col("first_line").cast(pl.String)))
+    keys = agg.select(pl.concat_str(pl.col("host"), pl.col("signature_id"), pl.col("code").fill_null(""), anchor,
+                                    separator="\x1f").alias("k"))["k"]
+    return pl.Series("incident_id", [hashlib.sha256(k.encode("utf-8")).hexdigest()[:16] for k in keys],
+                     dtype=pl.String)
 
 
 def evidence_expr() -> pl.Expr:
@@ -95,7 +107,7 @@ def _last_success(m: pl.DataFrame, successes: pl.DataFrame, catalog: Catalog) ->
     markers = markers.with_columns(pl.col("signature_id").cast(m.schema["signature_id"]))  # categorical on disk
     succ = (successes.drop_nulls("ts").select(pl.col("host").cast(m.schema["host"]), pl.col("ts").alias("_since"),
                                               pl.col("marker").str.to_lowercase())
-            .unique().sort("_since"))
+            .sort("_since"))  # repeats are harmless to the as-of join, so no unique() pass
     want = m.select("_r", "host", "signature_id", "ts").drop_nulls("ts").join(markers, on="signature_id").sort("ts")
     if want.height == 0 or succ.height == 0:
         return m.with_columns(_since=pl.lit(None, dtype=pl.Datetime("us", "UTC")))
@@ -118,21 +130,25 @@ def incidents_and_links(
     key = ["host", "signature_id", "code"]
     m = matches.with_row_index("_r").with_columns(pl.col("code").fill_null(""))
     m = _last_success(m, successes, catalog).sort([*key, "ts", "source", "line_no"], nulls_last=True)
-    gap = pl.col("ts").diff().over(key)
+    # m is sorted by key: a key's rows are contiguous, so plain diffs with the key's first row
+    # forced to start a burst give the per-key windows without partitioning by four columns
+    new_key = pl.any_horizontal(pl.col(c).ne_missing(pl.col(c).shift(1)) for c in key)
+    gap = pl.col("ts").diff()
     # a success of the operation between two failures ends the incident: the next failure starts another
-    after_success = pl.col("_since").ne_missing(pl.col("_since").shift(1)).over(key) & pl.col("_since").is_not_null()
-    new_burst = ((gap > window).fill_null(False) | (after_success & (pl.int_range(pl.len()) > 0).over(key)))
-    m = m.with_columns(burst=new_burst.cast(pl.Int32).cum_sum().over(key))
+    after_success = pl.col("_since").ne_missing(pl.col("_since").shift(1)) & pl.col("_since").is_not_null()
+    new_burst = new_key | (gap > window).fill_null(False) | after_success
+    m = m.with_columns(burst=new_burst.cast(pl.Int32).cum_sum())  # numbers every burst of every key
     # one failed operation: lines of one source within FAILURE_GAP of each other (adjacent lines when untimed)
-    step = pl.col("ts").diff().over([*key, "burst", "source"])
-    line_step = pl.col("line_no").diff().over([*key, "burst", "source"])
+    step = pl.col("ts").diff().over(["burst", "source"])
+    line_step = pl.col("line_no").diff().over(["burst", "source"])
     same_failure = pl.when(pl.col("ts").is_null()).then(line_step <= 1).otherwise(step <= FAILURE_GAP)
     m = m.with_columns(_new_failure=~same_failure.fill_null(False))
     if "_evidence" not in m.columns:
         m = m.with_columns(_evidence=evidence_expr(), _kb=kb_expr(pl.col("raw")))
     agg = (
-        m.group_by([*key, "burst"], maintain_order=True)
+        m.group_by("burst", maintain_order=True)
         .agg(
+            *(pl.col(c).first() for c in key),
             first_seen=pl.col("ts").min(),
             last_seen=pl.col("ts").max(),
             count=pl.len().cast(pl.Int64),
@@ -155,11 +171,7 @@ def incidents_and_links(
         )
     )
     agg = agg.with_columns(code=pl.when(pl.col("code") == "").then(None).otherwise(pl.col("code")))
-    ids = [
-        _incident_id(h, sig, code, first, src, line)
-        for h, sig, code, first, src, line in agg.select(
-            "host", "signature_id", "code", "first_seen", "first_src", "first_line").iter_rows()
-    ]
+    ids = incident_ids(agg)
     # the per-(signature, code) texts: few distinct pairs, built once each, joined on
     pairs = agg.select("signature_id", "code").unique(maintain_order=True)
     texts = []
@@ -174,12 +186,9 @@ def incidents_and_links(
     text_table = pl.DataFrame(texts, orient="row", schema={
         "signature_id": pl.String, "code": pl.String, "code_name": pl.String, "title": pl.String,
         "severity": pl.String, "cause": pl.String, "resolution": pl.String, "doc_url": pl.String})
-    agg = agg.with_columns(incident_id=pl.Series(ids, dtype=pl.String))
-    links = (m.select("_r", *key, "burst")
-             .join(agg.select(*key, "burst", "incident_id").with_columns(pl.col("code").fill_null("")
-                                                                          .cast(m.schema["code"])),
-                   on=[*key, "burst"], how="left")
-             .sort("_r")["incident_id"])
+    agg = agg.with_columns(incident_id=ids)
+    links = m.select("_r", "burst").join(agg.select("burst", "incident_id"), on="burst", how="left").sort("_r")[
+        "incident_id"]
     agg = agg.with_columns(pl.col(c).cast(pl.String) for c in (*key, "scenario"))  # no-op unless categorical
     inc = (
         agg.join(text_table, on=["signature_id", "code"], how="left", nulls_equal=True, maintain_order="left")

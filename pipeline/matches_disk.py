@@ -18,7 +18,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
-import pyarrow.parquet as pq
 
 from .incidents import evidence_expr, finish_incidents, host_displays, incidents_and_links, kb_expr
 from .output import neutralise
@@ -42,7 +41,7 @@ def in_memory_limit() -> int:
 
 def part_rows(paths: list[str]) -> list[int]:
     """Rows of each part, from its parquet footer (nothing else is read)."""
-    return [pq.ParquetFile(p).metadata.num_rows for p in paths]
+    return [pl.scan_parquet(p).select(pl.len()).collect().item() for p in paths]
 
 
 def build_on_disk(parts: list[str], scan_part, columns: list[str], successes: pl.DataFrame, catalog,
@@ -191,6 +190,8 @@ def _write_sorted(order: pl.Series, links: pl.Series, wide, starts, sizes, work_
 
 def matches_extra_formats(path: Path, out_dir: Path, formats: tuple[str, ...]) -> list[Path]:
     """matches.csv / .jsonl from matches.parquet, a batch of rows at a time."""
+    import pyarrow.parquet as pq  # only extra formats of a large run need it: keep start-up light
+
     written = []
     for fmt in ("csv", "jsonl"):
         if fmt not in formats:

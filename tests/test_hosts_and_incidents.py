@@ -5,13 +5,17 @@ Everything runs through the real CLI on files written here (and the public corpu
 
 from __future__ import annotations
 
+import hashlib
 import json
+import random
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 import pytest
 from conftest import SHARED_CORPUS, run_cli
 from umtriage.pipeline.filehosts import host_from_name
+from umtriage.pipeline.incidents import incident_ids
 
 PUBLIC = SHARED_CORPUS / "public"
 
@@ -143,3 +147,23 @@ def test_a_flat_archive_of_several_machines_gives_one_host_each(tmp_path: Path) 
     inc, _, _ = _scan(root, tmp_path / "out")
     assert dict(inc.select("host", "host_display").unique().iter_rows()) == {
         "srv01": "SRV01", "srv02": "SRV02", "srv07": "SRV07", "srv08": "SRV08"}
+
+
+def _reference_id(host: str, sig: str, code: str | None, first_seen: datetime | None, src: str, line: int) -> str:
+    """The documented id, computed the slow way: Python's isoformat and one hash per incident."""
+    anchor = first_seen.isoformat() if first_seen is not None else f"{src}:{line}"
+    return hashlib.sha256("\x1f".join([host, sig, code or "", anchor]).encode()).hexdigest()[:16]
+
+
+def test_incident_ids_are_the_documented_hash_for_every_kind_of_time() -> None:
+    rng = random.Random(7)
+    rows = []
+    for i in range(3000):
+        when = None if i % 7 == 0 else datetime(
+            rng.choice([1, 999, 1601, 2015, 9999]), rng.randint(1, 12), rng.randint(1, 28), rng.randint(0, 23),
+            rng.randint(0, 59), rng.randint(0, 59), rng.choice([0, rng.randint(1, 999_999)]), tzinfo=UTC)
+        rows.append((f"HOST-{i % 5}", "sig-é", None if i % 3 == 0 else "0x8024001E", when, "a/WindowsUpdate.log", i))
+    agg = pl.DataFrame(rows, orient="row", schema={
+        "host": pl.String, "signature_id": pl.String, "code": pl.String, "first_seen": pl.Datetime("us", "UTC"),
+        "first_src": pl.String, "first_line": pl.Int64})
+    assert incident_ids(agg).to_list() == [_reference_id(*r) for r in rows]
