@@ -150,17 +150,27 @@ def _options(args, forced: str | None):
 
 
 def cmd_scan(args) -> int:
-    from umtriage.pipeline.procenv import apply_parallel_scan_env, will_run_parallel
+    from umtriage.pipeline.procenv import apply_parallel_scan_env, end_workers, start_workers, will_run_parallel
 
+    workers = None
     if args.jobs > 1 and not args.dask and will_run_parallel(args.paths):  # this process will scan beside workers:
         apply_parallel_scan_env()  # the same settings, set before polars is imported
+        workers = start_workers(args.jobs - 1)  # their start-up runs beside this process's own
+    try:
+        return _scan(args, workers)
+    finally:
+        if workers is not None:  # the scan ends them once its items are done; this is for early exits
+            end_workers(workers)
+
+
+def _scan(args, workers) -> int:
     import shutil
     import tempfile
     from contextlib import closing, nullcontext
 
     from umtriage.patterns.catalog import CatalogError
     from umtriage.pipeline.outdir import check_output_dir
-    from umtriage.pipeline.scan import run_scan
+    from umtriage.pipeline.scan import LocalPool, run_scan
 
     tables, forced = _split_formats(args.format)
     options = _options(args, forced)
@@ -199,7 +209,7 @@ def cmd_scan(args) -> int:
     try:
         with closing(engine) if engine else nullcontext(), progress as on_unit:
             result = run_scan(args.paths, out, options, jobs=args.jobs, window=args.window, formats=tables,
-                              limits=limits, on_unit=on_unit, engine=engine)
+                              limits=limits, on_unit=on_unit, engine=engine or LocalPool(args.jobs, workers))
         if out_url:
             from umtriage.pipeline.url_inputs import upload
 

@@ -33,7 +33,7 @@ from .html_report import write_report
 from .incidents import incidents_and_links, kb_expr
 from .outdir import OutputError, RunFolder, check_output_dir, lock_output
 from .output import write_json, write_table
-from .procenv import apply_parallel_scan_env, restore
+from .procenv import apply_parallel_scan_env, end_workers, restore
 from .process import MATCH_COLUMNS, FileStat, ScanOptions, SourceScanner, matcher_for
 from .schema import SCHEMA_VERSION
 from .sources import Limits, Problem, Unit, detect_archive, is_archive_name, iter_unit, list_units
@@ -221,27 +221,29 @@ def _run_shared_queue(items: list[WorkItem], pool: Executor, workers: int, optio
 
 
 @contextmanager
-def _worker_pool(workers: int) -> Iterator[Executor | None]:
-    """Spawned worker processes (None when there are none); they end, and free their memory,
-    before the tables are merged."""
+def _worker_pool(workers: int, started: ProcessPoolExecutor | None = None) -> Iterator[Executor | None]:
+    """Spawned worker processes (None when there are none), or the `started` ones; they end, and
+    free their memory, before the tables are merged."""
     if workers < 1:
+        if started is not None:  # started early for a run that turned out too small to share
+            end_workers(started)
         yield None
         return
-    with _worker_environment(), ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+    with _worker_environment(), (started or ProcessPoolExecutor(max_workers=workers,
+                                                                mp_context=get_context("spawn"))) as pool:
         try:
             yield pool
         except BaseException:  # interrupted: end the workers now instead of waiting for their items
-            for proc in list((getattr(pool, "_processes", None) or {}).values()):
-                proc.terminate()
-            pool.shutdown(wait=True, cancel_futures=True)
+            end_workers(pool)
             raise
 
 
 class LocalPool:
     """The local engine: this process and `jobs - 1` spawned processes, when the input is worth it."""
 
-    def __init__(self, jobs: int = 1) -> None:
-        self.jobs, self.parallel, self.items = jobs, False, 0
+    def __init__(self, jobs: int = 1, started: ProcessPoolExecutor | None = None) -> None:
+        """`started`: the jobs - 1 workers, spawned early (procenv.start_workers); ended by `run`."""
+        self.jobs, self.parallel, self.items, self.started = jobs, False, 0, started
 
     def plan(self, units: list[Unit], problems: list[Problem],
              options: ScanOptions) -> tuple[list[WorkItem], list[Problem]]:
@@ -254,7 +256,8 @@ class LocalPool:
 
     def run(self, items: list[WorkItem], options: ScanOptions, parts_dir: Path, limits: Limits,
             on_unit: Callable[[int, int], None] | None) -> list[UnitResult]:
-        with _worker_pool(self.jobs - 1 if self.parallel else 0) as pool:
+        started, self.started = self.started, None
+        with _worker_pool(self.jobs - 1 if self.parallel else 0, started) as pool:
             if pool is not None:
                 return _run_shared_queue(items, pool, self.jobs - 1, options, parts_dir, limits, on_unit)
         results = []

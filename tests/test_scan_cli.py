@@ -216,3 +216,44 @@ def test_terminal_report_stays_short_for_a_fleet(tmp_path: Path) -> None:
     listed = [h for h in (f"SRV{i:02d}" for i in range(30)) if f"│ {h} " in r.stdout.split("Most severe")[0]]
     assert len(listed) == 25
     assert all(f"SRV{i:02d}" in listed for i in range(0, 30, 3))  # the access-denied hosts rank first
+
+
+def _processes_with(marker: str) -> list[int]:
+    """Live processes whose environment holds `marker` (children inherit it, whoever adopts them)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker.encode() in (entry / "environ").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_workers_started_early_end_when_the_scan_cannot_start(tmp_path: Path) -> None:
+    # a parallel-sized input starts the worker processes before the output is checked; a busy
+    # output folder must still end the run at once, with its message and no process left behind
+    import fcntl
+    import subprocess
+    import sys
+    import uuid
+
+    from umtriage.pipeline.procenv import PARALLEL_MIN_BYTES
+
+    for host in ("SRV-A", "SRV-B"):
+        (tmp_path / "in" / host).mkdir(parents=True)
+        with open(tmp_path / "in" / host / "WindowsUpdate.log", "wb") as f:
+            f.truncate(PARALLEL_MIN_BYTES)  # sparse: sizes only, never read
+    out = tmp_path / "out"
+    out.mkdir()
+    with open(out / ".lock", "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        marker = f"UMTRIAGE_TEST_RUN={uuid.uuid4().hex}"
+        env = {**os.environ, "UMTRIAGE_TEST_RUN": marker.partition("=")[2]}
+        p = subprocess.Popen([sys.executable, "-m", "umtriage.pipeline.cli", "scan", str(tmp_path / "in"),
+                              "-o", str(out), "-q", "--jobs", "2"], stderr=subprocess.PIPE, text=True, env=env)
+        err = p.communicate(timeout=120)[1]
+    assert p.returncode == 2, err
+    assert "another umtriage scan or watch is writing" in err and "Traceback" not in err
+    assert _processes_with(marker) == []
