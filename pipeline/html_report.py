@@ -166,10 +166,23 @@ def report_data(incidents: pl.DataFrame, updates: pl.DataFrame, summary: dict) -
     }
 
 
-def script_json(data: dict) -> str:
-    """JSON safe inside a <script> element: no `<`, `>` or `&` left to end it or open markup."""
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+def _escape(text: str) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def write_script_json(data: dict, f, piece: int = 1 << 16) -> None:
+    """`data` as JSON safe inside a <script> element (no `<`, `>` or `&` left to end it or open
+    markup), written to `f` in pieces: a fleet of 100k hosts makes tens of MB of JSON that would
+    otherwise be held several times over (text, escapes, page)."""
+    buf: list[str] = []
+    size = 0
+    for chunk in json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).iterencode(data):
+        buf.append(chunk)
+        size += len(chunk)
+        if size >= piece:  # each escape is of one character, so pieces escape independently
+            f.write(_escape("".join(buf)).encode("utf-8"))
+            buf, size = [], 0
+    f.write(_escape("".join(buf)).encode("utf-8"))
 
 
 #: Where plotly.js goes in the rendered page: the 4.8 MB library is copied from the plotly
@@ -206,8 +219,13 @@ def warm_up() -> None:
         _warming[0].start()
 
 
-def render_page(data: dict, title: str = "umtriage report") -> tuple[str, str]:
-    """The page (jinja2, autoescaped) before and after the place where plotly.js goes."""
+#: Where the data goes in the rendered page: written by write_script_json, not by the template engine.
+DATA_SLOT = "\x00report-data\x00"
+
+
+def render_page(data: dict, title: str = "umtriage report") -> tuple[str, str, str]:
+    """The page (jinja2, autoescaped) cut where the data and plotly.js go: (before the data,
+    between the two, after plotly.js)."""
     from markupsafe import Markup
 
     folder = resources.files("umtriage.pipeline") / "templates"
@@ -216,19 +234,24 @@ def render_page(data: dict, title: str = "umtriage report") -> tuple[str, str]:
         t.join()
     page = _template().render(
         title=title, summary=data["summary"], n_hosts=len(data["hosts"]), css=Markup(css), script=Markup(js),
-        plotly_js=Markup(PLOTLY_SLOT), data_json=Markup(script_json(data)),
+        plotly_js=Markup(PLOTLY_SLOT), data_json=Markup(DATA_SLOT),
     )
-    head, _, tail = page.partition(PLOTLY_SLOT)
-    return head, tail
+    head, _, rest = page.partition(DATA_SLOT)
+    middle, _, tail = rest.partition(PLOTLY_SLOT)
+    return head, middle, tail
 
 
 def write_report(out_dir: Path, incidents: pl.DataFrame, updates: pl.DataFrame, summary: dict) -> Path:
     """Write OUT/report.html under a temporary name, then rename: a browser never reads half a page."""
     path = out_dir / "report.html"
     tmp = path.with_name(f".{path.name}.tmp")
-    head, tail = render_page(report_data(incidents, updates, summary))
+    data = report_data(incidents, updates, summary)
+    head, middle, tail = render_page(data)
     with open(tmp, "wb") as f, open(plotly_js_path(), "rb") as lib:
         f.write(head.encode("utf-8"))
+        write_script_json(data, f)
+        del data
+        f.write(middle.encode("utf-8"))
         shutil.copyfileobj(lib, f, 1 << 20)
         f.write(tail.encode("utf-8"))
     os.replace(tmp, path)

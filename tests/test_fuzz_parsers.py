@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_watch import classic_lines, encode, etw_lines, oms_lines, text_lines, worker_lines
 from umtriage.parsers import PARSERS
-from umtriage.parsers.textio import sniff_encoding
+from umtriage.parsers.textio import MAX_LINE_BYTES, _frame_few, _frame_many, sniff_encoding
 from umtriage.pipeline.process import FileStat, ScanOptions, SourceScanner
 from umtriage.pipeline.scan import scan_units
 from umtriage.pipeline.sources import Limits, list_units
@@ -273,3 +273,13 @@ def test_cli_scans_fuzzed_bundles(kind: str, members, cut) -> None:
         assert s["accounted"] is True
         assert not [e for e in s["errors"] if e["error"].startswith("parser ")]
         assert pl.read_parquet(out / "rejects.parquet").height == s["rejects"]
+
+
+@fuzz(200)
+@given(parts=st.lists(st.text(alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\n"), max_size=40)
+                      | st.sampled_from(["", "\r", "x" * (MAX_LINE_BYTES + 1), "é\r", "\U0001f600a"]), max_size=64),
+       unit=st.sampled_from(["utf-8", "cp1252", "utf-16"]), first=st.integers(1, 10**6), at=st.integers(0, 10**9))
+def test_few_lines_framed_in_python_equal_the_polars_framing(parts: list[str], unit: str, first: int, at: int) -> None:
+    # a handful of lines skips polars' per-call cost (100k one-line files); the frame must not change
+    assert _frame_few(parts, unit, first, at)[1] == _frame_many(parts, unit, first, at)[1]
+    assert _frame_few(parts, unit, first, at)[0].equals(_frame_many(parts, unit, first, at)[0])

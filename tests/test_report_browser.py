@@ -8,7 +8,9 @@ tests/artifacts/ (ignored by git).
 
 from __future__ import annotations
 
+import io
 import json
+import random
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,7 +21,13 @@ import pytest
 from conftest import REPO, SAMPLES, run_cli
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
-from umtriage.pipeline.html_report import MAX_EVIDENCE_CHARS, MAX_EVIDENCE_LINES, MAX_PAGE_INCIDENTS, write_report
+from umtriage.pipeline.html_report import (
+    MAX_EVIDENCE_CHARS,
+    MAX_EVIDENCE_LINES,
+    MAX_PAGE_INCIDENTS,
+    write_report,
+    write_script_json,
+)
 from umtriage.pipeline.incidents import INCIDENT_SCHEMA
 from umtriage.pipeline.updates import UPDATE_SCHEMA
 
@@ -241,3 +249,18 @@ def test_the_checks_catch_a_page_that_needs_the_network_or_throws(browser: Brows
     blank.write_text("<!DOCTYPE html><html><body></body></html>", encoding="utf-8")
     with pytest.raises(PlaywrightTimeout):
         Watched(browser, blank, timeout_ms=2_000)
+
+
+def test_the_page_data_streamed_in_pieces_is_the_escaped_json_of_the_whole() -> None:
+    # written piece by piece (bounded memory for big fleets), it must be exactly the JSON of the
+    # data with every <, > and & escaped, whichever piece boundaries fall inside strings
+    rng = random.Random(3)
+    data = {"hosts": [{"host": f"h{i}", "now": "".join(rng.choice("<>&a\"\\é\u2028/ ") for _ in range(rng.randint(0, 50))),
+                       "n": i, "codes": ["0x80070005"] * (i % 3)} for i in range(3000)], "title": "</script><b>"}
+    whole = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    want = whole.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").encode()
+    for piece in (1, 7, 1 << 16):
+        f = io.BytesIO()
+        write_script_json(data, f, piece)
+        assert f.getvalue() == want
+    assert b"<" not in want and json.loads(want) == data
