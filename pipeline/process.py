@@ -404,6 +404,12 @@ class SourceScanner:
             return
         records = pl.concat(self._pending, how="vertical_relaxed")
         self._pending, self._pending_rows = [], 0
+        # a block whose every line is kept (80k rows of 8 MiB) is matched in slices: the matcher's
+        # intermediate frames are a few times the rows they work on
+        for start in range(0, records.height, 2 * self.FLUSH_ROWS):
+            self._match(records.slice(start, 2 * self.FLUSH_ROWS))
+
+    def _match(self, records: pl.DataFrame) -> None:
         rec = prepare_records(records, pl.col("path_host"))
         self.writers["updates"].add(extract_events(rec))
         bh = self.matcher.match(rec)
