@@ -52,6 +52,14 @@ class Raw(str):
     host instead of nested dicts, about a third of the memory."""
 
 
+class Stream:
+    """JSON text produced piece by piece while the page is written, after the values before it:
+    a fleet's incident cards go to the file as they are made instead of being held."""
+
+    def __init__(self, pieces: Iterator[str]) -> None:
+        self.pieces = pieces
+
+
 def _json(value) -> Raw:
     return Raw(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str))
 
@@ -67,14 +75,15 @@ class _HostIncidents:
     codes: list[tuple[str, str]] = field(default_factory=list)  # (code, text key), first incident of each code
 
 
-def _incident_rows(incidents: pl.DataFrame) -> tuple[dict[str, Raw], dict[str, dict], dict[str, _HostIncidents]]:
-    """Per host, its incidents worst first (current, severity, latest), capped so the page stays
-    bounded however big the fleet; cause, fix and doc link once per (signature, code) in `texts`."""
-    out: dict[str, Raw] = {}
-    texts: dict[str, dict] = {}
-    info: dict[str, _HostIncidents] = {}
+def _incident_rows(incidents: pl.DataFrame, texts: dict[str, dict],
+                   info: dict[str, _HostIncidents]) -> Iterator[str]:
+    """JSON of {host: its incidents worst first (current, severity, latest)}, capped so the page
+    stays bounded however big the fleet; fills `texts` (cause, fix and doc link once per
+    (signature, code)) and `info` (what the host list needs) as it goes."""
+    yield "{"
     if incidents.height == 0:
-        return out, texts, info
+        yield "}"
+        return
     n_hosts = incidents["host"].n_unique()
     per_host = max(MIN_INCIDENTS_PER_HOST, min(MAX_INCIDENTS_PER_HOST, MAX_PAGE_INCIDENTS // n_hosts))
     cols = ("host", "signature_id", "code", "cause", "resolution", "doc_url", "incident_id", "severity", "title",
@@ -86,14 +95,11 @@ def _incident_rows(incidents: pl.DataFrame) -> tuple[dict[str, Raw], dict[str, d
     inc = inc.filter(pl.int_range(pl.len()).over("host") < per_host)
     chars = max(MIN_EVIDENCE_CHARS, min(MAX_EVIDENCE_CHARS, EVIDENCE_BUDGET // max(1, inc.height * MAX_EVIDENCE_LINES)))
     host, cards, hi = None, [], _HostIncidents()
-
-    def close() -> None:
-        if host is not None:
-            out[host], info[host] = Raw("[" + ",".join(cards) + "]"), hi
-
     for r in inc.select(cols).iter_rows(named=True):
         if r["host"] != host:
-            close()
+            if host is not None:
+                yield _host_entry(host, cards, first=not info)
+                info[host] = hi
             host, cards, hi = r["host"], [], _HostIncidents()
         key = f"{r['signature_id']}|{r['code'] or ''}"
         if key not in texts:
@@ -115,22 +121,26 @@ def _incident_rows(incidents: pl.DataFrame) -> tuple[dict[str, Raw], dict[str, d
             hi.current = (card["title"], key)
         if card["code"] and all(c != card["code"] for c, _ in hi.codes):
             hi.codes.append((card["code"], key))
-    close()
-    return out, texts, info
+    yield _host_entry(host, cards, first=not info)
+    info[host] = hi
+    yield "}"
 
 
-def _update_rows(updates: pl.DataFrame) -> tuple[dict[str, Raw], dict[str, dict]]:
-    """Per host, its updates latest first (capped) as JSON, and its latest failed one."""
-    out: dict[str, Raw] = {}
-    failed: dict[str, dict] = {}
-    if updates.height == 0:
-        return out, failed
-    host, rows = None, []
+def _host_entry(host: str, rows: list[str], first: bool) -> str:
+    return ("" if first else ",") + _json(host) + ":[" + ",".join(rows) + "]"
+
+
+def _update_rows(updates: pl.DataFrame, failed: dict[str, dict]) -> Iterator[str]:
+    """JSON of {host: its updates latest first (capped)}; fills `failed` with each host's latest
+    failed update."""
+    yield "{"
+    host, rows, first = None, [], True
     for r in updates.sort(["host", "last_seen", "update"], descending=[False, True, False], nulls_last=True).iter_rows(
             named=True):
         if r["host"] != host:
             if host is not None:
-                out[host] = Raw("[" + ",".join(rows) + "]")
+                yield _host_entry(host, rows, first)
+                first = False
             host, rows = r["host"], []
         if len(rows) < MAX_UPDATES_PER_HOST:
             row = {"update": r["update"], "kb": r["kb"], "title": _cut(r["title"], 300),
@@ -139,13 +149,15 @@ def _update_rows(updates: pl.DataFrame) -> tuple[dict[str, Raw], dict[str, dict]
             rows.append(_json(row))
             if row["state"] == "failed" and host not in failed:
                 failed[host] = row
-    out[host] = Raw("[" + ",".join(rows) + "]")
-    return out, failed
+    if host is not None:
+        yield _host_entry(host, rows, first)
+    yield "}"
 
 
 def _host_rows(hosts: list[str], info: dict[str, _HostIncidents], texts: dict[str, dict],
-               failed_updates: dict[str, dict], updates: pl.DataFrame, all_incidents: pl.DataFrame) -> list[Raw]:
-    """One summary row per host, with its current state and what to search it by."""
+               failed_updates: dict[str, dict], updates: pl.DataFrame, all_incidents: pl.DataFrame) -> Iterator[str]:
+    """JSON of one summary row per host, with its current state and what to search it by (run
+    after the incidents and updates are written: it reads what they gathered)."""
     ustate: dict[str, dict[str, int]] = {}
     # sorted: group_by's order is not stable, and the page must be byte-identical for the same input
     for host, state, n in updates.group_by("host", "state").len().sort("host", "state").iter_rows() \
@@ -157,9 +169,9 @@ def _host_rows(hosts: list[str], info: dict[str, _HostIncidents], texts: dict[st
         for host, sev, n in all_incidents.group_by("host", "severity").len().sort("host", "severity").iter_rows():
             counts.setdefault(host, {})[sev] = n
             totals[host] = totals.get(host, 0) + n
-    rows = []
+    yield "["
     empty = _HostIncidents()
-    for h in hosts:
+    for k, h in enumerate(hosts):
         hi = info.get(h, empty)
         us = ustate.get(h, {})
         if hi.current is not None or us.get("failed"):
@@ -172,12 +184,12 @@ def _host_rows(hosts: list[str], info: dict[str, _HostIncidents], texts: dict[st
             state = "healthy"
         now, fix = (hi.current[0], texts[hi.current[1]]["fix"]) if hi.current else _failed_update(
             failed_updates.get(h), hi, texts)
-        rows.append(_json({
+        yield ("," if k else "") + _json({
             "host": h, "state": state, "severities": counts.get(h, {}), "incidents": totals.get(h, 0),
             "shown": hi.shown, "last": hi.last, "now": now, "fix": _first_step(fix), "updates": us,
             "codes": sorted(c for c, _ in hi.codes),
-        }))
-    return rows
+        })
+    yield "]"
 
 
 def _failed_update(u: dict | None, hi: _HostIncidents, texts: dict[str, dict]) -> tuple[str | None, str | None]:
@@ -198,20 +210,23 @@ def _first_step(fix: str | None) -> str | None:
 
 
 def report_data(incidents: pl.DataFrame, updates: pl.DataFrame, summary: dict) -> dict:
-    """Everything the page shows, as plain JSON-able values."""
+    """Everything the page shows: JSON-able values, and Streams that make their JSON as it is written."""
     hosts = sorted(set(incidents["host"].to_list() if incidents.height else [])
                    | set(updates["host"].to_list() if updates.height else [])
                    | {s["host"] for s in summary.get("sources", []) if s.get("host")})
-    inc, texts, info = _incident_rows(incidents)
-    upd, failed = _update_rows(updates)
+    texts: dict[str, dict] = {}
+    info: dict[str, _HostIncidents] = {}
+    failed: dict[str, dict] = {}
+    # written in this order: the host rows read what the incidents and updates gathered
     return {
         "summary": {k: summary.get(k) for k in ("files", "bytes", "lines", "records", "rejects", "matches",
                                                 "incidents", "incidents_by_severity")},
         "states": list(HOST_STATES),
-        "hosts": _host_rows(hosts, info, texts, failed, updates, incidents),
-        "incidents": inc,
+        "n_hosts": len(hosts),
+        "incidents": Stream(_incident_rows(incidents, texts, info)),
+        "updates": Stream(_update_rows(updates, failed)),
+        "hosts": Stream(_host_rows(hosts, info, texts, failed, updates, incidents)),
         "texts": texts,
-        "updates": upd,
         "caps": {"updates_per_host": MAX_UPDATES_PER_HOST, "evidence_lines": MAX_EVIDENCE_LINES},
     }
 
@@ -224,7 +239,9 @@ def _pieces(value, encoder: json.JSONEncoder) -> Iterator[str]:
     """JSON text of `value` in pieces; Raw values are put in as they are."""
     if isinstance(value, Raw):
         yield value
-    elif isinstance(value, dict) and any(isinstance(v, (Raw, dict, list)) for v in value.values()):
+    elif isinstance(value, Stream):
+        yield from value.pieces
+    elif isinstance(value, dict) and any(isinstance(v, (Raw, Stream, dict, list)) for v in value.values()):
         yield "{"
         for k, (key, v) in enumerate(value.items()):
             yield ("," if k else "") + encoder.encode(key if isinstance(key, str) else str(key)) + ":"
@@ -302,7 +319,7 @@ def render_page(data: dict, title: str = "umtriage report") -> tuple[str, str, s
     for t in _warming:
         t.join()
     page = _template().render(
-        title=title, summary=data["summary"], n_hosts=len(data["hosts"]), css=Markup(css), script=Markup(js),
+        title=title, summary=data["summary"], n_hosts=data["n_hosts"], css=Markup(css), script=Markup(js),
         plotly_js=Markup(PLOTLY_SLOT), data_json=Markup(DATA_SLOT),
     )
     head, _, rest = page.partition(DATA_SLOT)

@@ -129,6 +129,10 @@ def incidents_and_links(
         return pl.DataFrame(schema=INCIDENT_SCHEMA), pl.Series("incident_id", [], dtype=pl.String)
     key = ["host", "signature_id", "code"]
     m = matches.with_row_index("_r").with_columns(pl.col("code").fill_null(""))
+    if "_evidence" not in m.columns:
+        m = m.with_columns(_evidence=evidence_expr(), _kb=kb_expr(pl.col("raw")))
+    # only what the rules read is sorted: the messages and raw lines are most of a match's bytes
+    m = m.select("_r", *key, "ts", "source", "line_no", "score", "scenario", "_evidence", "_kb")
     m = _last_success(m, successes, catalog).sort([*key, "ts", "source", "line_no"], nulls_last=True)
     # m is sorted by key: a key's rows are contiguous, so plain diffs with the key's first row
     # forced to start a burst give the per-key windows without partitioning by four columns
@@ -143,8 +147,6 @@ def incidents_and_links(
     line_step = pl.col("line_no").diff().over(["burst", "source"])
     same_failure = pl.when(pl.col("ts").is_null()).then(line_step <= 1).otherwise(step <= FAILURE_GAP)
     m = m.with_columns(_new_failure=~same_failure.fill_null(False))
-    if "_evidence" not in m.columns:
-        m = m.with_columns(_evidence=evidence_expr(), _kb=kb_expr(pl.col("raw")))
     agg = (
         m.group_by("burst", maintain_order=True)
         .agg(
