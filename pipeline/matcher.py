@@ -400,7 +400,9 @@ class Matcher:
         unmatched = unmatched.join(muted_rows, on="row", how="anti")
         unmatched = unmatched.select("row", template=template_expr(pl.col("message")))
         if self.success_markers:
-            succ = df.select(
+            # few lines hold a marker: a containment test first, the extraction only on those
+            succ = df.filter(pl.col("message").str.contains_any(self.success_markers, ascii_case_insensitive=True))
+            succ = succ.select(
                 "row", marker=pl.col("message").str.extract_many(self.success_markers, ascii_case_insensitive=True)
             ).explode("marker").drop_nulls("marker")
         else:
