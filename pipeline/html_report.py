@@ -47,11 +47,6 @@ def _cut(text: str | None, n: int) -> str | None:
     return text if text is None or len(text) <= n else text[: n - 1] + "…"
 
 
-class Raw(str):
-    """JSON text already encoded (compact separators): a fleet of 100k hosts keeps one string per
-    host instead of nested dicts, about a third of the memory."""
-
-
 class Stream:
     """JSON text produced piece by piece while the page is written, after the values before it:
     a fleet's incident cards go to the file as they are made instead of being held."""
@@ -60,13 +55,13 @@ class Stream:
         self.pieces = pieces
 
 
-def _json(value) -> Raw:
-    return Raw(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str))
+def _json(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 @dataclass(slots=True)
 class _HostIncidents:
-    """What the host list needs of a host's incidents (the cards themselves are Raw JSON); slots
+    """What the host list needs of a host's incidents (the cards are written as they are made); slots
     and a list, not a set and a dict, because a fleet can have 100k of these."""
 
     shown: int = 0
@@ -235,25 +230,13 @@ def _escape(text: str) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _pieces(value, encoder: json.JSONEncoder) -> Iterator[str]:
-    """JSON text of `value` in pieces; Raw values are put in as they are."""
-    if isinstance(value, Raw):
-        yield value
-    elif isinstance(value, Stream):
-        yield from value.pieces
-    elif isinstance(value, dict) and any(isinstance(v, (Raw, Stream, dict, list)) for v in value.values()):
-        yield "{"
-        for k, (key, v) in enumerate(value.items()):
-            yield ("," if k else "") + encoder.encode(key if isinstance(key, str) else str(key)) + ":"
-            yield from _pieces(v, encoder)
-        yield "}"
-    elif isinstance(value, list) and value and isinstance(value[0], Raw):
-        yield "["
-        for k, v in enumerate(value):
-            yield ("," if k else "") + v
-        yield "]"
-    else:
-        yield from encoder.iterencode(value)
+def _pieces(data: dict, encoder: json.JSONEncoder) -> Iterator[str]:
+    """JSON text of `data` in pieces; a Stream value puts in the pieces it makes."""
+    yield "{"
+    for k, (key, value) in enumerate(data.items()):
+        yield ("," if k else "") + encoder.encode(key) + ":"
+        yield from value.pieces if isinstance(value, Stream) else encoder.iterencode(value)
+    yield "}"
 
 
 def write_script_json(data: dict, f, piece: int = 1 << 16) -> None:
