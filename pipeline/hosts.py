@@ -62,6 +62,24 @@ def host_expr(computer: pl.Expr, path_host: str | pl.Expr) -> pl.Expr:
     return host_display_expr(computer, path_host).str.to_lowercase()
 
 
+def with_hosts(records: pl.DataFrame, path_host: str | pl.Expr) -> pl.DataFrame:
+    """`records` with `host` and `host_display` (host_expr and host_display_expr of its `computer`).
+
+    A batch holds few distinct (computer, path host) pairs, usually one, while the string work
+    per row is a strip, a split and a regex: the names are worked out once per pair and spread
+    back to the rows."""
+    fallback = path_host if isinstance(path_host, pl.Expr) else pl.lit(path_host, dtype=pl.String)
+    pairs = records.select(pl.col("computer"), fallback.alias("_path_host")).unique(maintain_order=True)
+    display = host_display_expr(pl.col("computer"), pl.col("_path_host"))
+    pairs = pairs.with_columns(host=display.str.to_lowercase(), host_display=display)
+    if pairs.height == 1:
+        return records.with_columns(host=pl.lit(pairs["host"][0], dtype=pl.String),
+                                    host_display=pl.lit(pairs["host_display"][0], dtype=pl.String))
+    keyed = records.with_columns(fallback.alias("_path_host"))
+    return keyed.join(pairs, on=["computer", "_path_host"], how="left", nulls_equal=True,
+                      maintain_order="left").drop("_path_host")
+
+
 def host_value(computer: str | None, path_host: str) -> str:
     """`host_expr` for one value, without a polars call (it runs once per source, and a fleet has
     thousands of small ones)."""

@@ -1,8 +1,9 @@
 """Records to signature hits: exact codes by join, phrases by fuzzy score on distinct templates.
 
-Cost model: a multi-pattern prefilter (Aho-Corasick in polars' `contains_any`) keeps only lines
-holding an anchor word; those are masked into templates, and rapidfuzz scores each distinct
-template once per process (cached), never each line. Codes never go through the fuzzy scorer.
+Cost model: a multi-pattern prefilter (an alternation of lower-cased literals on the lower-cased
+message, see literals.py) keeps only lines holding an anchor word; those are masked into
+templates, and rapidfuzz scores each distinct template once per process (cached), never each line.
+Codes never go through the fuzzy scorer.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from rapidfuzz.distance import LCSseq
 from umtriage.patterns.catalog import SOURCE_FAMILIES, Catalog, Signature
 
 from .codes import MAY_HOLD_CODE
+from .literals import LOWER, holds, literals_regex, with_lower
 from .masking import template_expr, templates_of
 from .updates import needles_of_family as update_needles
 
@@ -189,6 +191,9 @@ class Matcher:
             for f in SOURCE_FAMILIES if f != "any"
         }
         self.success_markers = sorted({m for s in sigs for m in s.resolved_by})
+        self._success_regex = literals_regex(self.success_markers)
+        self._anchor_regex = {f: literals_regex(a) for f, a in self.family_anchors.items()}
+        self._sig_anchor_regex = {s.id: literals_regex(s.anchors) for s in self.regex_sigs}
         self.sig_code = pl.DataFrame(
             [(s.id, s.codes[0] if len(s.codes) == 1 else None, s.generic) for s in sigs],
             schema={"signature_id": pl.String, "sig_code": pl.String, "generic": pl.Boolean}, orient="row",
@@ -289,11 +294,12 @@ class Matcher:
 
     def _phrase_hits(self, df: pl.DataFrame) -> pl.DataFrame:
         keep = []
-        for family in df["family"].unique().sort().to_list():
-            anchors = self.family_anchors.get(family) or []
+        families = df["family"].unique().sort().to_list()
+        for family in families:
+            anchors = self._anchor_regex.get(family)
             if anchors:
-                part = df.filter(pl.col("family") == family) if len(keep) or df["family"].n_unique() > 1 else df
-                keep.append(part.filter(pl.col("message").str.contains_any(anchors, ascii_case_insensitive=True)))
+                part = df.filter(pl.col("family") == family) if len(families) > 1 else df
+                keep.append(part.filter(holds(anchors)))
         cand = pl.concat(keep) if keep else df.clear()
         single = pl.concat([self._score_rows(cand), self._regex_hits(df)]).sort(["row", "signature_id"])
         pairs = self._wrapped_pairs(df)
@@ -314,8 +320,7 @@ class Matcher:
             fams = [f for f in present if sig.applies_to(f)]
             if not fams:  # e.g. a WindowsUpdate.log batch: no regex signature reads that family
                 continue
-            rows = df.filter(pl.col("family").is_in(fams)
-                             & pl.col("message").str.contains_any(list(sig.anchors), ascii_case_insensitive=True))
+            rows = df.filter(pl.col("family").is_in(fams) & holds(self._sig_anchor_regex[sig.id]))
             rows = rows.filter(pl.col("message").str.contains(_any_of(sig.regexes)))
             parts.append(rows.select("row", signature_id=pl.lit(sig.id), score=pl.lit(100.0)))
         return pl.concat(parts)
@@ -325,12 +330,11 @@ class Matcher:
         text = df.filter(pl.col("family") == "text").sort("row")
         if text.height < 2:
             return text.clear()
-        anchors = self.family_anchors.get("text") or []
         pairs = text.select(
             "row", message=pl.col("message") + " " + pl.col("message").shift(-1),
             same=(pl.col("source") == pl.col("source").shift(-1)) & (pl.col("row") + 1 == pl.col("row").shift(-1)),
         ).filter(pl.col("same").fill_null(False))
-        return pairs.filter(pl.col("message").str.contains_any(anchors, ascii_case_insensitive=True))
+        return with_lower(pairs).filter(holds(self._anchor_regex.get("text"))).drop(LOWER)
 
     def _score_rows(self, cand: pl.DataFrame) -> pl.DataFrame:
         """(row, signature_id, score) for candidate rows, scoring each distinct template once."""
@@ -356,6 +360,7 @@ class Matcher:
     # -- all -------------------------------------------------------------------------------
     def match(self, df: pl.DataFrame) -> BatchHits:
         """`df` needs columns row (UInt32), family, message, codes (list), level."""
+        df = with_lower(df)
         codes = df.select("row", "family", "codes").explode("codes").drop_nulls("codes").rename({"codes": "code"})
         ctx = self._code_context(df, codes)
         # a code on a line whose writer says the failure does not matter is trace, whatever its signature
@@ -401,7 +406,7 @@ class Matcher:
         unmatched = unmatched.select("row", template=template_expr(pl.col("message")))
         if self.success_markers:
             # few lines hold a marker: a containment test first, the extraction only on those
-            succ = df.filter(pl.col("message").str.contains_any(self.success_markers, ascii_case_insensitive=True))
+            succ = df.filter(holds(self._success_regex))
             succ = succ.select(
                 "row", marker=pl.col("message").str.extract_many(self.success_markers, ascii_case_insensitive=True)
             ).explode("marker").drop_nulls("marker")

@@ -21,7 +21,8 @@ from umtriage.parsers.textio import frame_lines
 from umtriage.patterns.catalog import Catalog, load_catalog
 
 from .codes import codes_expr_mask, extract_codes
-from .hosts import host_display_expr, host_expr, host_value, normalise_host
+from .hosts import host_value, normalise_host, with_hosts
+from .literals import with_lower
 from .matcher import Matcher
 from .outdir import OutputError
 from .procenv import PARALLEL_MIN_BYTES, PARALLEL_MIN_FILES, SPLIT_MIN_BYTES
@@ -177,10 +178,8 @@ def prepare_records(records: pl.DataFrame, path_host: str | pl.Expr) -> pl.DataF
 
     `path_host` is the host named by the path: one name, or a column when files are batched.
     """
-    return records.with_columns(
-        row=pl.int_range(0, records.height, dtype=pl.UInt32),
-        host=host_expr(pl.col("computer"), path_host),
-        host_display=host_display_expr(pl.col("computer"), path_host),
+    numbered = records.with_columns(row=pl.int_range(0, records.height, dtype=pl.UInt32))
+    return with_hosts(numbered, path_host).with_columns(
         family=pl.col("format").replace_strict(FAMILY, default="text", return_dtype=pl.String),
         codes=extract_codes(records["message"]),
     ).with_columns(
@@ -410,7 +409,7 @@ class SourceScanner:
             self._match(records.slice(start, 2 * self.FLUSH_ROWS))
 
     def _match(self, records: pl.DataFrame) -> None:
-        rec = prepare_records(records, pl.col("path_host"))
+        rec = with_lower(prepare_records(records, pl.col("path_host")))  # for the matcher's and extractors' tests
         self.writers["updates"].add(extract_events(rec))
         bh = self.matcher.match(rec)
         if bh.hits.height:

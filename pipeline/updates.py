@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import polars as pl
 from umtriage.parsers import FAMILY
 
+from .literals import holds, literals_regex, with_lower
+
 UTC_TS = pl.Datetime("us", "UTC")
 
 #: Every state an update can be in, as dashboards name them.
@@ -256,6 +258,10 @@ EXTRACTORS: tuple[Extractor, ...] = (
 )
 
 
+#: Each extractor's needles as one regex for the lower-cased message (literals.holds).
+_NEEDLE_REGEX = {e.name: literals_regex(e.needles) for e in EXTRACTORS}
+
+
 def needles_of_family(family: str) -> tuple[str, ...]:
     """The literals the update extractors of a source family's formats need kept by the prefilter."""
     formats = {f for f, fam in FAMILY.items() if fam == family}
@@ -271,11 +277,12 @@ def extract_events(records: pl.DataFrame) -> pl.DataFrame:
     """Update events of a batch of prepared records (host, source, format, line_no, ts, kind,
     message, raw)."""
     out = []
+    formats = set(records["format"].unique().to_list())
     for ex in EXTRACTORS:
-        part = records.filter(pl.col("format").is_in(ex.formats))
-        if part.height == 0:
+        if not formats.intersection(ex.formats):
             continue
-        part = part.filter(pl.col("message").str.contains_any(list(ex.needles), ascii_case_insensitive=True))
+        part = with_lower(records.filter(pl.col("format").is_in(ex.formats)))
+        part = part.filter(holds(_NEEDLE_REGEX[ex.name]))
         if part.height:
             got = ex.extract(part.select("host", "source", "format", "line_no", "ts", "kind", "message", "raw"))
             if got.height:
