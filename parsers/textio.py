@@ -271,15 +271,25 @@ def _frame_utf8_fast(body: bytes, first_line: int, first_offset: int,
 def _row_cut(body: bytes, start: int, max_rows: int) -> int:
     """The end of the max_rows-th line of body from `start` on (there are more lines than that).
 
-    A bisection over C-speed newline counts: a block of empty lines is cut in a few dozen scans.
+    Newlines are counted at C speed in windows that double while they hold too few, and the
+    window that holds the cut is bisected with counts relative to its start: each byte is
+    counted about twice, whatever the line lengths (a block of empty lines or 8 MiB of 60-byte
+    lines alike).
     """
-    lo, hi = start, len(body)  # lines(lo) < max_rows <= lines(hi), lines(x): newlines in body[start:x]
-    while hi - lo > 1:
+    lo, need, width = start, max_rows, 1 << 12
+    while True:  # lines in body[start:lo] < max_rows; `need` more end at or after lo
+        hi = min(len(body), lo + width)
+        got = body.count(b"\n", lo, hi)
+        if got >= need:
+            break
+        lo, need, width = hi, need - got, width * 2
+    while hi - lo > 1:  # lines(lo..x) < need <= lines(lo..hi)
         mid = (lo + hi) // 2
-        if body.count(b"\n", start, mid) >= max_rows:
+        got = body.count(b"\n", lo, mid)
+        if got >= need:
             hi = mid
         else:
-            lo = mid
+            lo, need = mid, need - got
     return hi
 
 
@@ -459,7 +469,10 @@ def frame_lines(
             body, carry = b"", carry + chunk
         consumed = len(body)
         if at_end and final and carry and len(carry) <= MAX_LINE_BYTES:  # the last line has no newline
-            body, consumed, carry = b"".join((body, carry, b"\n")), consumed + len(carry), b""
+            # ended as the lines before it, so a CRLF file cut mid-line keeps one line-end style
+            # (and the fast path); a carry ending in CR gets LF, which the general path reads alike
+            eol = b"\r\n" if body.endswith(b"\r\n") and not carry.endswith(b"\r") else b"\n"
+            body, consumed, carry = b"".join((body, carry, eol)), consumed + len(carry), b""
         damaged = b"\x00" in body  # NUL runs or UTF-16 parts: framed region by region, in one piece
         # polars' reader pays a fixed cost per call; small bodies split faster in Python
         try_fast = fast and not damaged and len(body) > SMALL_BODY

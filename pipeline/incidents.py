@@ -74,7 +74,8 @@ def incident_ids(agg: pl.DataFrame) -> pl.Series:
                          pl.concat_str(pl.col("first_src"), pl.lit(":"), pl.col("first_line").cast(pl.String)))
     keys = agg.select(pl.concat_str(pl.col("host"), pl.col("signature_id"), pl.col("code").fill_null(""), anchor,
                                     separator="\x1f").alias("k"))["k"]
-    return pl.Series("incident_id", [hashlib.sha256(k.encode("utf-8")).hexdigest()[:16] for k in keys],
+    sha = hashlib.sha256
+    return pl.Series("incident_id", [sha(k).hexdigest()[:16] for k in keys.cast(pl.Binary).to_list()],
                      dtype=pl.String)
 
 
@@ -98,23 +99,50 @@ def build_incidents(
     return incidents_and_links(matches, successes, catalog, window)[0]
 
 
-def _last_success(m: pl.DataFrame, successes: pl.DataFrame, catalog: Catalog) -> pl.Expr | pl.DataFrame:
-    """Per match row (`_r`), the time of the latest success before it of a marker its signature names."""
+def _success_times(successes: pl.DataFrame, catalog: Catalog) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+    """(markers, successes) for the as-of joins of _last_success and _resolve, made once: the
+    (signature_id, marker) pairs the catalog names, and the timed successes (host, ts, lower-cased
+    marker) sorted by time. None when nothing can end or resolve an incident."""
     marker_rows = [(s.id, mk.lower()) for s in catalog.signatures.values() for mk in s.resolved_by]
     if successes.height == 0 or not marker_rows:
-        return m.with_columns(_since=pl.lit(None, dtype=pl.Datetime("us", "UTC")))
+        return None
     markers = pl.DataFrame(marker_rows, schema={"signature_id": pl.String, "marker": pl.String}, orient="row")
+    succ = (successes.drop_nulls("ts").select("host", "ts", pl.col("marker").str.to_lowercase())
+            .sort("ts"))  # repeats are harmless to the as-of joins, so no unique() pass
+    return (markers, succ) if succ.height else None
+
+
+def _last_success(m: pl.DataFrame, known: tuple[pl.DataFrame, pl.DataFrame] | None) -> pl.DataFrame:
+    """Per match row (`_r`), the time of the latest success before it of a marker its signature names."""
+    if known is None:
+        return m.with_columns(_since=pl.lit(None, dtype=pl.Datetime("us", "UTC")))
+    markers, succ = known
     markers = markers.with_columns(pl.col("signature_id").cast(m.schema["signature_id"]))  # categorical on disk
-    succ = (successes.drop_nulls("ts").select(pl.col("host").cast(m.schema["host"]), pl.col("ts").alias("_since"),
-                                              pl.col("marker").str.to_lowercase())
-            .sort("_since"))  # repeats are harmless to the as-of join, so no unique() pass
+    succ = succ.select(pl.col("host").cast(m.schema["host"]), pl.col("ts").alias("_since"), "marker")
     want = m.select("_r", "host", "signature_id", "ts").drop_nulls("ts").join(markers, on="signature_id").sort("ts")
-    if want.height == 0 or succ.height == 0:
+    if want.height == 0:
         return m.with_columns(_since=pl.lit(None, dtype=pl.Datetime("us", "UTC")))
     since = (want.join_asof(succ, left_on="ts", right_on="_since", by=["host", "marker"], strategy="backward",
                             allow_exact_matches=False, check_sortedness=False)
              .group_by("_r").agg(pl.col("_since").max()))
     return m.join(since, on="_r", how="left", maintain_order="left")
+
+
+def _new_failures(m: pl.DataFrame) -> pl.Series:
+    """Per row of the key-sorted matches: does it start a new failed operation of its burst?
+
+    One failed operation is lines of one source within FAILURE_GAP of each other (adjacent lines
+    when untimed). A stable sort by (burst, source) puts each source's lines of a burst together
+    in time order, so plain shifts give the steps; a window over (burst, source) costs 20 times
+    more with tens of thousands of bursts."""
+    x = m.select("burst", "source", "ts", "line_no", _i=pl.int_range(pl.len(), dtype=pl.UInt32)).sort(
+        "burst", "source", maintain_order=True)
+    same_group = pl.col("burst").eq_missing(pl.col("burst").shift(1)) & pl.col("source").eq_missing(
+        pl.col("source").shift(1))
+    same_failure = (pl.when(pl.col("ts").is_null()).then(pl.col("line_no").diff() <= 1)
+                    .otherwise(pl.col("ts").diff() <= FAILURE_GAP))
+    x = x.select("_i", new=~pl.when(same_group).then(same_failure).fill_null(False))
+    return x.sort("_i")["new"]
 
 
 def incidents_and_links(
@@ -133,7 +161,8 @@ def incidents_and_links(
         m = m.with_columns(_evidence=evidence_expr(), _kb=kb_expr(pl.col("raw")))
     # only what the rules read is sorted: the messages and raw lines are most of a match's bytes
     m = m.select("_r", *key, "ts", "source", "line_no", "score", "scenario", "_evidence", "_kb")
-    m = _last_success(m, successes, catalog).sort([*key, "ts", "source", "line_no"], nulls_last=True)
+    known = _success_times(successes, catalog)
+    m = _last_success(m, known).sort([*key, "ts", "source", "line_no"], nulls_last=True)
     # m is sorted by key: a key's rows are contiguous, so plain diffs with the key's first row
     # forced to start a burst give the per-key windows without partitioning by four columns
     new_key = pl.any_horizontal(pl.col(c).ne_missing(pl.col(c).shift(1)) for c in key)
@@ -142,11 +171,7 @@ def incidents_and_links(
     after_success = pl.col("_since").ne_missing(pl.col("_since").shift(1)) & pl.col("_since").is_not_null()
     new_burst = new_key | (gap > window).fill_null(False) | after_success
     m = m.with_columns(burst=new_burst.cast(pl.Int32).cum_sum())  # numbers every burst of every key
-    # one failed operation: lines of one source within FAILURE_GAP of each other (adjacent lines when untimed)
-    step = pl.col("ts").diff().over(["burst", "source"])
-    line_step = pl.col("line_no").diff().over(["burst", "source"])
-    same_failure = pl.when(pl.col("ts").is_null()).then(line_step <= 1).otherwise(step <= FAILURE_GAP)
-    m = m.with_columns(_new_failure=~same_failure.fill_null(False))
+    m = m.with_columns(_new_failure=_new_failures(m))
     agg = (
         m.group_by("burst", maintain_order=True)
         .agg(
@@ -201,7 +226,7 @@ def incidents_and_links(
                                                                       return_dtype=pl.Int8))
         .select([pl.col(c).cast(t) for c, t in INCIDENT_SCHEMA.items()])
     )
-    inc = _resolve(inc, successes, catalog)
+    inc = _resolve(inc, known)
     return finish_incidents(inc), links
 
 
@@ -236,26 +261,18 @@ def _with_meaning(cause: str, info) -> str:
     return f"{info.name}: {info.meaning} {cause}".strip()
 
 
-def _resolve(inc: pl.DataFrame, successes: pl.DataFrame, catalog: Catalog) -> pl.DataFrame:
+def _resolve(inc: pl.DataFrame, known: tuple[pl.DataFrame, pl.DataFrame] | None) -> pl.DataFrame:
     """Set resolved_at to the first success (of a marker the signature names) after last_seen."""
-    if successes.height == 0:
+    if known is None:
         return inc
-    marker_rows = [(s.id, mk.lower()) for s in catalog.signatures.values() for mk in s.resolved_by]
-    if not marker_rows:
-        return inc
-    markers = pl.DataFrame(marker_rows, schema={"signature_id": pl.String, "marker": pl.String}, orient="row")
-    succ = (
-        successes.drop_nulls("ts")
-        .select("host", "ts", pl.col("marker").str.to_lowercase())
-        .sort("ts")  # repeats are harmless to the as-of join below, so no unique() pass
-    )
+    markers, succ = known
     wants = (
         inc.select("incident_id", "host", "signature_id", "last_seen")
         .join(markers, on="signature_id")
         .drop_nulls("last_seen")
         .sort("last_seen")
     )
-    if wants.height == 0 or succ.height == 0:
+    if wants.height == 0:
         return inc
     # the first success strictly after the incident's last failure, per accepted marker (as-of join,
     # not a cross product: a host can log a success line on every scan)

@@ -201,3 +201,22 @@ def test_small_linux_and_text_files_parsed_together_account_per_file(tmp_path: P
     assert fast.summary["notes"], "the close marker of LNX01 gives a note"
     assert {"line_too_long", "orphan_continuation"} <= set(fast.summary["rejects_by_reason"])
     assert {f["format"] for f in fast.summary["sources"]} == {"omsupdatemgmt", "workerlog", "text"}
+
+
+def test_a_crlf_log_cut_mid_line_keeps_the_fast_framing_and_its_lines() -> None:
+    """The last line of a file cut short gets the line end of the lines before it: a CRLF log
+    copied while it was written is framed like the rest of it, with the same lines and offsets
+    as the reference path."""
+    import io
+
+    from umtriage.parsers.textio import SMALL_BODY, _frame_utf8_fast, frame_lines
+
+    line = b"2025/03/02 15:00:00.4198364 7693  16671 Agent           WU client version 10.0.22631.1575\r\n"
+    data = line * (2 * SMALL_BODY // len(line) + 10) + line[:40]
+    fast = pl.concat([b.frame for b in frame_lines(io.BytesIO(data), "auto")])
+    slow = pl.concat([b.frame for b in frame_lines(io.BytesIO(data), "auto", fast=False)])
+    assert fast.equals(slow)
+    assert fast["line"][-1] == line[:40].decode() and fast["byte_offset"][-1] == len(data) - 40
+    body = data[: data.rfind(b"\n") + 1]
+    assert _frame_utf8_fast(body + line[:40] + b"\r\n", 0, 0) is not None  # one style: fast
+    assert _frame_utf8_fast(body + line[:40] + b"\n", 0, 0) is None  # mixed: the slow path

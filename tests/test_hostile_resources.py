@@ -187,6 +187,28 @@ def test_blocks_are_bounded_by_rows(tmp_path: Path, unit: bytes) -> None:
     assert s["lines"] == n and s["accounted"]
 
 
+def test_row_cut_finds_the_end_of_the_nth_line_for_any_line_lengths() -> None:
+    """The cut is searched in growing windows, then bisected: it must land exactly after the
+    n-th newline from `start`, for empty lines, long lines and mixes of both."""
+    import random
+
+    from umtriage.parsers.textio import _row_cut
+
+    def nth_line_end(body: bytes, start: int, n: int) -> int:
+        for _ in range(n):
+            start = body.index(b"\n", start) + 1
+        return start
+
+    rnd = random.Random(11)
+    for _ in range(300):
+        lines = [b"x" * rnd.choice([0, 0, 1, 5, 80, 3000, 9000]) for _ in range(rnd.randint(2, 400))]
+        body = b"\n".join(lines) + b"\n"
+        start = nth_line_end(body, 0, rnd.randint(0, len(lines) - 2))
+        left = body.count(b"\n", start)
+        n = rnd.randint(1, left - 1)
+        assert _row_cut(body, start, n) == nth_line_end(body, start, n)
+
+
 def _anchor_lines(n: int, seed: int = 5) -> list[str]:
     """Distinct WARNING lines stuffed with the catalog's anchor words (each one a new template)."""
     import random
