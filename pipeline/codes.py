@@ -100,7 +100,9 @@ def extract_codes(messages: pl.Series) -> pl.Series:
         "row", tok=pl.col("m").str.extract_all(TOKEN)
     )
     flat = toks.explode("tok").drop_nulls("tok")
-    flat = flat.with_columns(code=_normalise_tokens(pl.col("tok"))).drop_nulls("code").select("row", "code")
+    # few distinct tokens (93 among 34k in 300 MB of WindowsUpdate.log): each is normalised once
+    table = flat.select("tok").unique().with_columns(code=_normalise_tokens(pl.col("tok"))).drop_nulls("code")
+    flat = flat.join(table, on="tok", maintain_order="left").select("row", "code")
     # the report's own HRESULT field comes first in its message, so first in the list
     flat = pl.concat([_report_event_codes(frame), flat])
     if flat.height == 0:

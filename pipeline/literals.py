@@ -22,7 +22,8 @@ def literals_regex(needles: Iterable[str]) -> str | None:
     Lower-casing once and letting the regex engine search the literals with SIMD is about four
     times faster than `contains_any(..., ascii_case_insensitive=True)` for each test (on the 170k
     records of 300 MB of WindowsUpdate.log: 8 ms to lower-case, then 5 ms per test instead of 21-36)."""
-    lowered = sorted({n.lower() for n in needles})
+    # longest first: where two needles start at one place, an extraction takes the longer one
+    lowered = sorted({n.lower() for n in needles}, key=lambda n: (-len(n), n))
     return "|".join(re.escape(n) for n in lowered) if lowered else None
 
 
