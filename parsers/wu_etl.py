@@ -38,17 +38,17 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, BinaryIO
+from functools import lru_cache
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import polars as pl
-from construct import ConstructError
-from etl.error import EtlException
-from etl.parsers.tracelogging import BytesIORaise, TagIn, TlMetaData, read_array_field, read_field
-from etl.system import SystemTraceRecord
-from etl.wmi import WmiBufferHeader
 
 from .base import RECORD_SCHEMA, Batch, Head, ParseContext, ParserSpec, conform, rejects_from_rows
 from .windowsupdate import FAILED_MARK, LEVEL_PREFIX
+
+if TYPE_CHECKING:
+    from etl.parsers.tracelogging import BytesIORaise
 
 NAME = "windowsupdate-etl"
 WU_PROVIDER = uuid.UUID("196f7a0b-c447-4e45-8c5c-e868d637e4d8")
@@ -175,10 +175,11 @@ def _buffer(buf: bytes, offset: int, size: int, state: dict[str, Any]) -> Iterat
     if len(buf) < BUFFER_HEADER:
         yield Unit(offset, len(buf), reason="truncated", raw=f"file ends {len(buf)} bytes into a buffer header")
         return
+    lib = _etl()
     try:
-        header = WmiBufferHeader.parse(buf[:BUFFER_HEADER])
+        header = lib.WmiBufferHeader.parse(buf[:BUFFER_HEADER])
         saved, flags = header.wnode.saved_offset, header.buffer_flag
-    except ConstructError as exc:
+    except lib.ConstructError as exc:
         yield Unit(offset, len(buf), reason="bad_buffer", raw=f"buffer at byte {offset}: {exc}")
         return
     if header.wnode.buffer_size != size or not BUFFER_HEADER <= saved <= size:
@@ -266,9 +267,10 @@ def _unit(kind: str, buf: bytes, pos: int, size: int, offset: int, used: int, st
 
 def _header(record: bytes) -> Clock | None:
     """The clock of the logfile header event, read with etl-parser's SystemTraceRecord."""
+    lib = _etl()
     try:
-        parsed = SystemTraceRecord.parse(record)
-    except ConstructError:
+        parsed = lib.SystemTraceRecord.parse(record)
+    except lib.ConstructError:
         return None
     mof = bytes(parsed.mof_data)
     pointer64 = len(mof) >= 48 and struct.unpack_from("<I", mof, 44)[0] == 8
@@ -306,22 +308,23 @@ def _tracelogging(meta: bytes, payload: bytes) -> tuple[str, dict[str, Any]]:
     which etl-parser does not read. Should a later field be of a type no reader knows, the fields
     read before it (the message among them) are kept.
     """
+    lib = _etl()
     scheme = _SCHEMAS.get(meta)
     if scheme is None:
         if len(_SCHEMAS) >= _MAX_SCHEMAS:
             _SCHEMAS.clear()
-        scheme = _SCHEMAS[meta] = TlMetaData.parse(meta)
-    stream = BytesIORaise(payload)
+        scheme = _SCHEMAS[meta] = lib.TlMetaData.parse(meta)
+    stream = lib.BytesIORaise(payload)
     values: dict[str, Any] = {}
     for f in scheme.fields:
         tag = f.tag_in
         try:
-            if tag & (TagIn.CCOUNT.value | TagIn.VCCOUNT.value):
-                values[f.name] = read_array_field(stream, tag)
+            if tag & lib.counted_tags:
+                values[f.name] = lib.read_array_field(stream, tag)
             else:
-                reader = _STRING_READERS.get(tag & 0x1F)
-                values[f.name] = reader(stream) if reader else read_field(stream, tag)
-        except EtlException:
+                reader = lib.string_readers.get(tag & 0x1F)
+                values[f.name] = reader(stream) if reader else lib.read_field(stream, tag)
+        except lib.EtlException:
             if not values:
                 raise
             break
@@ -368,12 +371,30 @@ def _counted(stream: BytesIORaise, wide: bool) -> str:
     return raw.decode("utf-16-le", errors="replace") if wide else _bytes_text(raw)
 
 
-_STRING_READERS = {
-    TagIn.UNICODESTRING.value: _utf16z,
-    TagIn.ANSISTRING.value: _ansiz,
-    TagIn.COUNTEDSTRING.value: lambda st: _counted(st, True),
-    TagIn.COUNTEDANSISTRING.value: lambda st: _counted(st, False),
-}
+@lru_cache(maxsize=1)
+def _etl() -> SimpleNamespace:
+    """etl-parser and construct, imported when the first ETL file is read: a scan without one
+    does not pay their import (about 10 ms in every process)."""
+    from construct import ConstructError
+    from etl.error import EtlException
+    from etl.parsers.tracelogging import BytesIORaise, TagIn, TlMetaData, read_array_field, read_field
+    from etl.system import SystemTraceRecord
+    from etl.wmi import WmiBufferHeader
+
+    return SimpleNamespace(
+        ConstructError=ConstructError, EtlException=EtlException, BytesIORaise=BytesIORaise,
+        TlMetaData=TlMetaData, read_array_field=read_array_field, read_field=read_field,
+        SystemTraceRecord=SystemTraceRecord, WmiBufferHeader=WmiBufferHeader,
+        counted_tags=TagIn.CCOUNT.value | TagIn.VCCOUNT.value,
+        string_readers={
+            TagIn.UNICODESTRING.value: _utf16z,
+            TagIn.ANSISTRING.value: _ansiz,
+            TagIn.COUNTEDSTRING.value: lambda st: _counted(st, True),
+            TagIn.COUNTEDANSISTRING.value: lambda st: _counted(st, False),
+        },
+        #: what reading one event can raise when its bytes are damaged
+        event_errors=(EtlException, ConstructError, EOFError, ValueError, UnicodeDecodeError, struct.error),
+    )
 
 
 def _event(buf: bytes, pos: int, size: int, at: int, used: int, state: dict[str, Any]) -> Unit:
@@ -394,7 +415,7 @@ def _event(buf: bytes, pos: int, size: int, at: int, used: int, state: dict[str,
                         "provider manifest or TMF symbols")
     try:
         component, fields = _tracelogging(items[EXT_SCHEMA_TL], bytes(buf[payload_at:pos + size]))
-    except (EtlException, ConstructError, EOFError, ValueError, UnicodeDecodeError, struct.error) as exc:
+    except _etl().event_errors as exc:
         return Unit(at, used, reason="bad_event",
                     raw=f"TraceLogging event of {provider} at byte {at}: {type(exc).__name__}: {exc}")
     info = fields.get("Info")

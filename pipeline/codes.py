@@ -16,7 +16,6 @@ import re
 from functools import lru_cache
 
 import polars as pl
-from umtriage.parsers.grammar import parse_report_event
 
 #: One code token with its context; the trailing group keeps GUID segments and longer hex out.
 TOKEN = (
@@ -118,6 +117,8 @@ def _report_event_codes(frame: pl.DataFrame) -> pl.DataFrame:
     """(row, code) for failed classic REPORT EVENTs, read with the grammar on candidates only."""
     cand = frame.filter(pl.col("m").str.contains(REPORT_CANDIDATE))
     rows = []
+    if cand.height:  # the grammar (pyparsing, 20 ms to import) only when a classic failure is there
+        from umtriage.parsers.grammar import parse_report_event
     for row, message in cand.iter_rows():
         event = parse_report_event(message)
         if event is not None and event.failure_code:

@@ -14,12 +14,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -268,24 +267,17 @@ def plotly_js_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "package_data" / "plotly.min.js"
 
 
-@lru_cache(maxsize=1)
-def _template():
-    from jinja2 import Environment, PackageLoader, select_autoescape
-
-    env = Environment(loader=PackageLoader("umtriage.pipeline", "templates"),
-                      autoescape=select_autoescape(default=True, default_for_string=True))
-    return env.get_template("report.html.j2")
+#: A slot of the page template: `{{ name }}`.
+_SLOT = re.compile(r"\{\{ (\w+) \}\}")
 
 
-_warming: list[threading.Thread] = []
+def fill_slots(template: str, values: dict[str, object]) -> str:
+    """The template with each slot replaced: text escaped as HTML (markupsafe, as a template
+    engine's autoescape does), Markup values as they are. The page has eight slots; importing
+    and compiling a template engine for them cost more than the rest of writing the page."""
+    from markupsafe import escape
 
-
-def warm_up() -> None:
-    """Import jinja2 and compile the template on a thread while a scan runs (most of a scan's
-    time is spent in polars, outside the GIL), so writing the page at the end costs little."""
-    if not _warming:
-        _warming.append(threading.Thread(target=_template, name="umtriage-report-warm-up", daemon=True))
-        _warming[0].start()
+    return _SLOT.sub(lambda m: str(escape(values[m.group(1)])), template)
 
 
 #: Where the data goes in the rendered page: written by write_script_json, not by the template engine.
@@ -293,18 +285,18 @@ DATA_SLOT = "\x00report-data\x00"
 
 
 def render_page(data: dict, title: str = "umtriage report") -> tuple[str, str, str]:
-    """The page (jinja2, autoescaped) cut where the data and plotly.js go: (before the data,
-    between the two, after plotly.js)."""
+    """The page (templates/report.html, slots filled and escaped) cut where the data and plotly.js
+    go: (before the data, between the two, after plotly.js)."""
     from markupsafe import Markup
 
     folder = resources.files("umtriage.pipeline") / "templates"
-    css, js = (folder / "report.css").read_text(encoding="utf-8"), (folder / "report.js").read_text(encoding="utf-8")
-    for t in _warming:
-        t.join()
-    page = _template().render(
-        title=title, summary=data["summary"], n_hosts=data["n_hosts"], css=Markup(css), script=Markup(js),
-        plotly_js=Markup(PLOTLY_SLOT), data_json=Markup(DATA_SLOT),
-    )
+    css, js, page = ((folder / name).read_text(encoding="utf-8") for name in ("report.css", "report.js", "report.html"))
+    summary = data["summary"]
+    page = fill_slots(page.removesuffix("\n"), {
+        "title": title, "n_hosts": data["n_hosts"], "incidents": summary.get("incidents") or 0,
+        "files": summary.get("files") or 0, "lines": f"{summary.get('lines') or 0:,}",
+        "css": Markup(css), "script": Markup(js), "plotly_js": Markup(PLOTLY_SLOT), "data_json": Markup(DATA_SLOT),
+    })
     head, _, rest = page.partition(DATA_SLOT)
     middle, _, tail = rest.partition(PLOTLY_SLOT)
     return head, middle, tail

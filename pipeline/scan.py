@@ -28,7 +28,6 @@ from umtriage.parsers.detect import detect, read_head
 
 from . import matches_disk
 from .hosts import source_host
-from .html_report import warm_up as warm_up_report
 from .html_report import write_report
 from .incidents import incidents_and_links, kb_expr
 from .outdir import OutputError, RunFolder, check_output_dir, lock_output
@@ -436,7 +435,6 @@ def run_scan(
     t0 = time.perf_counter()
     limits = limits or Limits()
     catalog = matcher_for(options.patterns, mute=options.mute).catalog  # fail fast on a bad --patterns folder
-    warm_up_report()
     units, problems = list_units([Path(p) for p in paths])
     check_output_dir(out_dir)
     units, problems = _outside(units, problems, out_dir, paths)

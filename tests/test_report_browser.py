@@ -264,3 +264,15 @@ def test_the_page_data_streamed_in_pieces_is_the_escaped_json_of_the_whole() -> 
         write_script_json(data, f, piece)
         assert f.getvalue() == want
     assert b"<" not in want and json.loads(want) == data
+
+
+def test_page_slots_escape_text_keep_markup_and_refuse_unknown_names() -> None:
+    from markupsafe import Markup
+    from umtriage.pipeline.html_report import fill_slots
+
+    page = fill_slots("<title>{{ title }}</title><p>{{ n }}</p><script>{{ js }}</script>",
+                      {"title": "<script>alert('x')</script> & \"q\"", "n": 3, "js": Markup("a < b && c")})
+    assert page == ("<title>&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &#34;q&#34;</title><p>3</p>"
+                    "<script>a < b && c</script>")
+    with pytest.raises(KeyError):
+        fill_slots("{{ missing }}", {})
