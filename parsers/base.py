@@ -208,6 +208,14 @@ class ParseContext:
     #: False selects the plain reference path (Python line splitting, the general regexes):
     #: slower, and used by tests to prove the fast paths give the same answers.
     fast: bool = True
+    #: What the next block may hold, when less than batch_bytes: the scanner lowers it while a
+    #: source keeps nearly every line (a log of nothing but failures, whose records and matches
+    #: take several times the bytes of its lines) and raises it again when they thin out.
+    next_block_bytes: int | None = None
+
+    def block_bytes(self) -> int:
+        """The byte budget of the next block (text framing asks before every read)."""
+        return self.next_block_bytes or self.batch_bytes
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -419,7 +419,7 @@ def frame_lines(
     stream: BinaryIO,
     encoding: str,
     *,
-    batch_bytes: int = 8 << 20,
+    batch_bytes: int | Callable[[], int] = 8 << 20,
     start_line: int = 1,
     start_offset: int = 0,
     final: bool = True,
@@ -428,15 +428,18 @@ def frame_lines(
 ) -> Iterator[LineBlock]:
     """Yield blocks of whole lines from a byte stream, in order, with bounded memory.
 
-    A block holds at most `batch_bytes` bytes and at most `max_rows` lines.
+    A block holds at most `batch_bytes` bytes and at most `max_rows` lines; `batch_bytes` may
+    be a function, asked before each read, so a consumer can shrink blocks whose every line it
+    keeps (see ParseContext.block_bytes).
     The stream must be positioned after any BOM (the caller passes `start_offset` to keep
     offsets true to the file). A last line without a newline is emitted when `final`;
     otherwise it is left unread so a tailer can pick it up once it is complete.
     Lines longer than MAX_LINE_BYTES come out once, cut, with `too_long` set.
     `encoding` is a sniffed codec name; "auto" and "utf-8-sig" mean UTF-8, else cp1252.
     """
+    budget = batch_bytes if callable(batch_bytes) else (lambda: batch_bytes)
     if encoding.startswith("utf-16"):
-        yield from _frame_utf16(stream, encoding, batch_bytes, start_line, start_offset, final)
+        yield from _frame_utf16(stream, encoding, budget(), start_line, start_offset, final)
         return
     line_no, offset = start_line, start_offset
     carry = b""
@@ -444,7 +447,7 @@ def frame_lines(
     failed: list[BaseException] = []
     cr_only: bool | None = None  # decided on the first read: no LF but CRs means old Mac line ends
     while True:
-        chunk, at_end = _fill(stream, batch_bytes, failed)
+        chunk, at_end = _fill(stream, budget(), failed)
         eof = not chunk
         if cr_only is None and chunk:
             cr_only = b"\n" not in chunk and b"\r" in chunk
@@ -538,7 +541,7 @@ def _fill(stream: BinaryIO, n: int, failed: list[BaseException]) -> tuple[bytes,
 
 def context_lines(stream: BinaryIO, ctx: ParseContext) -> Iterator[LineBlock]:
     """frame_lines with everything taken from the parse context (what every text parser wants)."""
-    return frame_lines(stream, ctx.encoding, batch_bytes=ctx.batch_bytes, start_line=ctx.start_line,
+    return frame_lines(stream, ctx.encoding, batch_bytes=ctx.block_bytes, start_line=ctx.start_line,
                        start_offset=ctx.start_offset, final=ctx.final, fast=ctx.fast)
 
 

@@ -232,6 +232,8 @@ class SourceScanner:
     TOGETHER_ROWS, TOGETHER_FILES = 100_000, 2_000
     #: Records are matched in groups of about this many rows (across small files too).
     FLUSH_ROWS = 25_000
+    #: A block's byte budget aims at this many kept records (see _next_block_bytes).
+    KEPT_ROWS_PER_BLOCK, MIN_BLOCK_BYTES = 16_000, 1 << 20
 
     def __init__(self, parts_dir: Path, prefix: str, options: ScanOptions):
         self.options = options
@@ -314,6 +316,7 @@ class SourceScanner:
                 stat.records += batch.quiet
                 stat.lines += batch.lines
                 stat.notes.extend(batch.notes)
+                ctx.next_block_bytes = self._next_block_bytes(ctx, batch.records.height)
         except OutputError:  # the tables cannot be written: not this source's fault, the run stops
             raise
         except _STOPS as exc:  # the archive layer refused or lost the member (it reports that itself), or I/O
@@ -325,6 +328,15 @@ class SourceScanner:
         stat.bytes = det.bom_len + body.consumed
         stat.folded_lines = stat.lines - stat.records - stat.rejects
         return stat
+
+    def _next_block_bytes(self, ctx: ParseContext, kept: int) -> int:
+        """The next block's budget: about KEPT_ROWS_PER_BLOCK kept records' worth of bytes, at
+        least MIN_BLOCK_BYTES and at most ctx.batch_bytes. A usual log keeps a few % of its lines
+        and stays at full blocks; one whose every line fails gets blocks a fifth the size, which
+        bounds the memory its records, codes and matches take in flight."""
+        if kept <= self.KEPT_ROWS_PER_BLOCK // 2:
+            return ctx.batch_bytes
+        return max(self.MIN_BLOCK_BYTES, min(ctx.batch_bytes, ctx.block_bytes() * self.KEPT_ROWS_PER_BLOCK // kept))
 
     def _parse_together(self) -> None:
         """Parse the small files read so far in one frame per parser: a fleet of thousands of

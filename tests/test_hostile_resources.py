@@ -342,3 +342,48 @@ def test_one_file_of_matches_on_disk_equals_the_in_memory_tables(tmp_path: Path,
     for table in ("matches", "incidents"):
         mem, disk = (pl.read_parquet(tmp_path / n / f"{table}.parquet") for n in ("memory", "disk"))
         assert disk.height > 0 and disk.equals(mem), table
+
+
+def test_a_log_of_nothing_but_failures_gets_smaller_blocks_and_the_same_tables(tmp_path: Path) -> None:
+    """Blocks shrink while nearly every line is kept (their records and matches take several
+    times the bytes of the lines) and grow back when kept lines thin out; where the blocks end
+    never changes a table."""
+    from umtriage.parsers.base import ParseContext
+    from umtriage.pipeline.process import SourceScanner
+
+    scanner = SourceScanner(tmp_path / "parts", "t", ScanOptions())
+    ctx = ParseContext(source="x", encoding="utf-8", batch_bytes=8 << 20)
+    shrunk = scanner._next_block_bytes(ctx, 80_000)
+    assert SourceScanner.MIN_BLOCK_BYTES <= shrunk < 2 << 20
+    ctx.next_block_bytes = shrunk
+    assert scanner._next_block_bytes(ctx, 16_000) == shrunk  # on target: stays
+    assert scanner._next_block_bytes(ctx, 3_000) == 8 << 20  # sparse again: full blocks
+
+    path = tmp_path / "WindowsUpdate.log"
+    failing = _lines(FAILED, 40_000)  # 3.9 MB, every line a match
+    path.write_bytes(failing + _lines(QUIET, 20_000) + failing)
+    tables = {}
+    for batch in (1 << 20, 8 << 20):  # 8 MiB: a first block of failures, then smaller ones
+        out = tmp_path / f"out-{batch}"
+        run_scan([path], out, ScanOptions(batch_bytes=batch), jobs=1)
+        tables[batch] = {t: pl.read_parquet(out / f"{t}.parquet") for t in ("matches", "incidents", "rejects")}
+        assert _summary(out)["accounted"]
+    assert tables[1 << 20]["matches"].height == 80_000
+    for t in ("matches", "incidents", "rejects"):
+        assert tables[1 << 20][t].equals(tables[8 << 20][t]), t
+
+
+def test_result_tables_are_written_in_bounded_row_groups(tmp_path: Path) -> None:
+    """The parquet writer holds one row group uncompressed: the tables are cut into groups of
+    ROW_GROUP_ROWS rows, so 100k incidents that repeat their cause and fix texts stay small."""
+    import pyarrow.parquet as pq
+    from umtriage.pipeline.output import ROW_GROUP_ROWS
+
+    path = tmp_path / "WindowsUpdate.log"
+    path.write_bytes(_lines(FAILED, ROW_GROUP_ROWS * 2 + 5))
+    out = tmp_path / "out"
+    run_scan([path], out, ScanOptions(), jobs=1)
+    meta = pq.ParquetFile(out / "matches.parquet").metadata
+    assert meta.num_rows == ROW_GROUP_ROWS * 2 + 5
+    assert meta.num_row_groups == 3
+    assert max(meta.row_group(k).num_rows for k in range(meta.num_row_groups)) == ROW_GROUP_ROWS
