@@ -27,8 +27,11 @@ SPLIT_MIN_BYTES = 128 << 20
 #: avoids oversubscription (the 1 GB benchmark ran 0.3 s slower with two).
 #: _RJEM_MALLOC_CONF narenas:1: the main thread and polars' pool thread share one allocator arena
 #: instead of each keeping its own freed blocks: about 35 MB less per run of two processes on the
-#: 1 GB benchmark file, at the same speed (both measured with bench/throughput).
-PARALLEL_SCAN_ENV = {"POLARS_MAX_THREADS": "1", "_RJEM_MALLOC_CONF": "narenas:1"}
+#: 1 GB benchmark file, at the same speed (both measured with bench/throughput). Freed pages go
+#: back to the system after a second instead of ten (dirty_decay_ms, muzzy_decay_ms): the merge
+#: of a run whose 4.5M lines all match (bench/hostile all-match) peaked at 513-535 MB, now
+#: 466-472 MB; the 1 GB benchmark's time stayed within its run-to-run noise.
+PARALLEL_SCAN_ENV = {"POLARS_MAX_THREADS": "1", "_RJEM_MALLOC_CONF": "narenas:1,dirty_decay_ms:1000,muzzy_decay_ms:0"}
 
 
 def apply_parallel_scan_env() -> dict[str, str | None]:
