@@ -28,7 +28,7 @@ MATCHES_IN_MEMORY = 250_000
 #: Rows of whole keys handed to incidents_and_links at once (a single bigger key goes alone).
 INCIDENT_CHUNK_ROWS = 1_000_000
 #: Rows of matches.parquet gathered and written at once.
-WRITE_ROWS = 100_000
+WRITE_ROWS = 50_000
 MATCH_ORDER = ["source", "line_no", "signature_id", "code"]
 KEY = ["host", "signature_id", "code"]
 _CATEGORICAL = ("host", "signature_id", "code", "source", "scenario")
