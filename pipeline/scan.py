@@ -29,7 +29,7 @@ from umtriage.parsers.detect import detect, read_head
 from . import matches_disk
 from .hosts import source_host
 from .html_report import write_report
-from .incidents import finish_incidents, host_displays, incidents_and_links, kb_expr
+from .incidents import incidents_and_links, kb_expr
 from .outdir import OutputError, RunFolder, check_output_dir, lock_output
 from .output import write_json, write_table
 from .procenv import apply_parallel_scan_env, end_workers, restore
@@ -516,42 +516,13 @@ def write_tables(out_dir: Path, parts: dict[str, list[str]], catalog, window: ti
         successes = pool.submit(_successes, parts)
         matches = _merge(parts["matches"], _match_schema()).select(MATCH_COLUMNS)
         matches = matches.sort(["source", "line_no", "signature_id", "code"], nulls_last=True)
-        incidents, links = _incidents_on_two(matches, successes.result(), catalog, window, pool)
+        incidents, links = incidents_and_links(matches, successes.result(), catalog, window)
         matches = matches.with_columns(incident_id=links, kb=kb_expr(pl.col("raw")), **_parser_format(matches))
         matches_written = pool.submit(write_table, matches, out_dir, "matches", formats)
         written = write_table(incidents, out_dir, "incidents", formats)
         written += matches_written.result()
         rejects, unmatched, updates, side_written = side.result()
     return Tables(incidents, matches, rejects, unmatched, written + side_written, updates, matches.height)
-
-
-#: From this many matches on, the incidents are built in two halves of whole keys, one on a thread.
-SPLIT_INCIDENTS_ROWS = 20_000
-
-
-def _incidents_on_two(matches: pl.DataFrame, successes: pl.DataFrame, catalog, window: timedelta,
-                      pool: ThreadPoolExecutor) -> tuple[pl.DataFrame, pl.Series]:
-    """incidents_and_links over two halves of whole (host, signature, code) keys, one of them on
-    `pool`: polars works outside the GIL, so the second core builds half the incidents (an
-    incident never spans keys; the out-of-core path builds them in chunks the same way)."""
-    if matches.height < SPLIT_INCIDENTS_ROWS:
-        return incidents_and_links(matches, successes, catalog, window)
-    key = ["host", "signature_id", "code"]
-    counts = matches.group_by(key).len().sort(key, nulls_last=True)
-    first = counts.filter(pl.col("len").cum_sum() <= matches.height // 2).select(key)
-    if first.height == 0 or first.height == counts.height:
-        return incidents_and_links(matches, successes, catalog, window)
-    rows = matches.with_row_index("_row")
-    halves = [rows.join(first, on=key, how=how, nulls_equal=True, maintain_order="left") for how in ("semi", "anti")]
-    other = pool.submit(incidents_and_links, halves[1].drop("_row"), successes, catalog, window)
-    got = [incidents_and_links(halves[0].drop("_row"), successes, catalog, window), other.result()]
-    incidents = finish_incidents(pl.concat([inc for inc, _ in got]))
-    displays = host_displays(matches)  # a host's spelling is chosen over all its matches
-    incidents = (incidents.drop("host_display").join(displays, on="host", how="left", maintain_order="left")
-                 .select(incidents.columns))
-    links = pl.concat([pl.DataFrame({"_row": half["_row"], "incident_id": link})
-                       for half, (_, link) in zip(halves, got, strict=True)]).sort("_row")["incident_id"]
-    return incidents, links
 
 
 def _successes(parts: dict[str, list[str]]) -> pl.DataFrame:

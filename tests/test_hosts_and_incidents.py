@@ -167,34 +167,3 @@ def test_incident_ids_are_the_documented_hash_for_every_kind_of_time() -> None:
         "host": pl.String, "signature_id": pl.String, "code": pl.String, "first_seen": pl.Datetime("us", "UTC"),
         "first_src": pl.String, "first_line": pl.Int64})
     assert incident_ids(agg).to_list() == [_reference_id(*r) for r in rows]
-
-
-def test_incidents_built_in_two_halves_equal_the_incidents_built_at_once(tmp_path, monkeypatch) -> None:
-    """Past SPLIT_INCIDENTS_ROWS matches the incidents are built in two halves of whole keys, one
-    on a thread; the tables (incidents, each match's incident_id, a host's spelling chosen over
-    all its matches) are those of one pass."""
-    from umtriage.pipeline import scan as scan_module
-    from umtriage.pipeline.process import ScanOptions
-    from umtriage.pipeline.scan import run_scan
-
-    codes = ("8024402C", "80072EE2", "80070005", "8024401C")
-    for folder, n in (("SRV01", 9_000), ("srv01.contoso.local", 4_000), ("WEB02", 9_000)):
-        # the lower-case spelling only with the code whose key sorts last for srv01: the half holding it spells the host
-        # the other way than the whole run does
-        pick = (lambda i: codes[0]) if folder.islower() else (lambda i: codes[i % 4])
-        lines = [f"2024/05/14 09:{i // 600 % 60:02d}:{i // 10 % 60:02d}.{i % 10}000000 1244  5528  Agent           "
-                 f"*FAILED* [{pick(i)}] Sync failed, item {i}\r\n" for i in range(n)]
-        (tmp_path / "in" / folder).mkdir(parents=True)
-        (tmp_path / "in" / folder / "WindowsUpdate.log").write_text("".join(lines), encoding="utf-8")
-    tables = {}
-    split_at = scan_module.SPLIT_INCIDENTS_ROWS
-    for label, split_rows in (("halves", split_at), ("once", 10**9)):
-        monkeypatch.setattr(scan_module, "SPLIT_INCIDENTS_ROWS", split_rows)
-        out = tmp_path / label
-        run_scan([tmp_path / "in"], out, ScanOptions(), jobs=1)
-        tables[label] = {t: pl.read_parquet(out / f"{t}.parquet") for t in ("incidents", "matches")}
-    assert tables["once"]["matches"].height == 22_000 >= split_at
-    assert set(tables["once"]["incidents"]["host"]) == {"srv01", "web02"}
-    assert set(tables["once"]["incidents"].filter(pl.col("host") == "srv01")["host_display"]) == {"SRV01"}
-    for t in ("incidents", "matches"):
-        assert tables["halves"][t].equals(tables["once"][t]), t
