@@ -14,6 +14,8 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from .toml_cache import toml_cache
+
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 STATUSES = ("experimental", "test", "stable", "deprecated")
 #: Families a signature can name in `sources`; "any" means every format. Formats map to them in
@@ -266,7 +268,7 @@ def load_signature_file(path: Path, label: str | None = None) -> tuple[Signature
     except (OSError, UnicodeDecodeError) as exc:
         return None, [f"{where}:1: cannot read: {exc}"]
     try:
-        data = tomllib.loads(text)
+        data = toml_cache().loads(text)
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
         return None, [f"{where}:{m.group(1) if m else 1}: invalid TOML: {exc}"]
@@ -319,7 +321,7 @@ def load_decoder(root: Path | None = None) -> Decoder:
     context: dict[str, tuple[str, ...]] = {}
     files = sorted(root.glob("*.toml"), key=lambda f: (f.name != "wu_errors.toml", f.name)) if root.is_dir() else []
     for path in files:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = toml_cache().loads(path.read_text(encoding="utf-8"))
         for row in data.get("code", []):
             code = row["code"].upper().replace("0X", "0x")
             codes.setdefault(code, CodeInfo(code, row.get("name", ""), row.get("meaning", ""), row.get("class", "")))
@@ -405,4 +407,5 @@ def load_catalog(extra_dirs: Sequence[Path] = (), mute: Sequence[str] = ()) -> C
     if problems:
         raise CatalogError(problems)
     dec = load_decoder()
+    toml_cache().save()
     return Catalog(sigs, dec.codes, dec.classes, dec.ranges, dec.context, frozenset(muted))
