@@ -173,14 +173,17 @@ def incidents_and_links(
     """The incidents, and each match row's incident_id (in the matches' row order).
 
     The out-of-core path (matches_disk.py) passes a narrow frame: key columns as categoricals,
-    `_kb` already extracted and `_evidence` holding a row number, looked up afterwards.
+    `_kb` already extracted and `_evidence` holding a row number, looked up afterwards. A caller
+    that needs each match's KB number itself extracts it once, as `_kb`, before the call.
     """
     if matches.height == 0:
         return pl.DataFrame(schema=INCIDENT_SCHEMA), pl.Series("incident_id", [], dtype=pl.String)
     key = ["host", "signature_id", "code"]
     m = matches.with_row_index("_r").with_columns(pl.col("code").fill_null(""))
     if "_evidence" not in m.columns:
-        m = m.with_columns(_evidence=evidence_expr(), _kb=kb_expr(pl.col("raw")))
+        m = m.with_columns(_evidence=evidence_expr())
+    if "_kb" not in m.columns:
+        m = m.with_columns(_kb=kb_expr(pl.col("raw")))
     # only what the rules read is sorted: the messages and raw lines are most of a match's bytes
     m = m.select("_r", *key, "ts", "source", "line_no", "score", "scenario", "_evidence", "_kb")
     known = _success_times(successes, catalog)

@@ -515,9 +515,10 @@ def write_tables(out_dir: Path, parts: dict[str, list[str]], catalog, window: ti
         side = pool.submit(_side_tables, out_dir, parts, formats)
         successes = pool.submit(_successes, parts)
         matches = _merge(parts["matches"], _match_schema()).select(MATCH_COLUMNS)
-        matches = matches.sort(["source", "line_no", "signature_id", "code"], nulls_last=True)
+        matches = matches.sort(["source", "line_no", "signature_id", "code"], nulls_last=True).with_columns(
+            _kb=kb_expr(pl.col("raw")))  # read by the incidents and written as the table's `kb`
         incidents, links = incidents_and_links(matches, successes.result(), catalog, window)
-        matches = matches.with_columns(incident_id=links, kb=kb_expr(pl.col("raw")), **_parser_format(matches))
+        matches = matches.with_columns(incident_id=links, kb=pl.col("_kb"), **_parser_format(matches)).drop("_kb")
         matches_written = pool.submit(write_table, matches, out_dir, "matches", formats)
         written = write_table(incidents, out_dir, "incidents", formats)
         written += matches_written.result()
