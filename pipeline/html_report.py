@@ -54,8 +54,12 @@ class Stream:
         self.pieces = pieces
 
 
+#: The page's JSON: compact, text as it is (escaped for the <script> element by _escape).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 def _json(value) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return _ENCODER.encode(value)
 
 
 @dataclass(slots=True)
@@ -229,12 +233,12 @@ def _escape(text: str) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _pieces(data: dict, encoder: json.JSONEncoder) -> Iterator[str]:
+def _pieces(data: dict) -> Iterator[str]:
     """JSON text of `data` in pieces; a Stream value puts in the pieces it makes."""
     yield "{"
     for k, (key, value) in enumerate(data.items()):
-        yield ("," if k else "") + encoder.encode(key) + ":"
-        yield from value.pieces if isinstance(value, Stream) else encoder.iterencode(value)
+        yield ("," if k else "") + _ENCODER.encode(key) + ":"
+        yield from value.pieces if isinstance(value, Stream) else _ENCODER.iterencode(value)
     yield "}"
 
 
@@ -244,7 +248,7 @@ def write_script_json(data: dict, f, piece: int = 1 << 16) -> None:
     otherwise be held several times over (text, escapes, page)."""
     buf: list[str] = []
     size = 0
-    for chunk in _pieces(data, json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)):
+    for chunk in _pieces(data):
         buf.append(chunk)
         size += len(chunk)
         if size >= piece:  # each escape is of one character, so pieces escape independently
@@ -254,7 +258,7 @@ def write_script_json(data: dict, f, piece: int = 1 << 16) -> None:
 
 
 #: Where plotly.js goes in the rendered page: the 4.8 MB library is copied from the plotly
-#: package's file straight into the output, never through the template engine.
+#: package's file straight into the output, never through the slot filling.
 PLOTLY_SLOT = "\x00plotly.min.js\x00"
 
 
@@ -280,7 +284,7 @@ def fill_slots(template: str, values: dict[str, object]) -> str:
     return _SLOT.sub(lambda m: str(escape(values[m.group(1)])), template)
 
 
-#: Where the data goes in the rendered page: written by write_script_json, not by the template engine.
+#: Where the data goes in the rendered page: written by write_script_json, not by the slot filling.
 DATA_SLOT = "\x00report-data\x00"
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import polars as pl
 
 from .incidents import evidence_expr, finish_incidents, host_displays, incidents_and_links, kb_expr
-from .output import ROW_GROUP_ROWS, neutralise
+from .output import COMPRESSION, COMPRESSION_LEVEL, ROW_GROUP_ROWS, neutralise
 
 #: Above this many match rows the tables are built here instead of in memory (the usual path,
 #: whose bytes the tests pin). UMTRIAGE_MATCHES_IN_MEMORY lowers it (the tests do).
@@ -187,8 +187,8 @@ def _write_sorted(order: pl.Series, links: pl.Series, wide, starts, sizes, out: 
             rows = add_columns(_gather(wide, starts, sizes, seqs, cache), links.gather(seqs).cast(pl.String))
             table = rows.to_arrow()
             if writer is None:
-                writer = pq.ParquetWriter(out, table.schema, compression="zstd", compression_level=1,
-                                          write_statistics=False)
+                writer = pq.ParquetWriter(out, table.schema, compression=COMPRESSION,
+                                          compression_level=COMPRESSION_LEVEL, write_statistics=False)
             writer.write_table(table.cast(writer.schema), row_group_size=ROW_GROUP_ROWS)
     finally:
         if writer is not None:

@@ -16,8 +16,8 @@ import polars as pl
 from .outdir import OutputError
 
 FORMULA_START = r"^[=+\-@\t\r]"
-#: Rows per parquet row group of the result tables (see atomic_write_parquet).
-ROW_GROUP_ROWS = 16_384
+#: How the result tables are written (see atomic_write_parquet; matches_disk uses them too).
+COMPRESSION, COMPRESSION_LEVEL, ROW_GROUP_ROWS = "zstd", 1, 16_384
 
 
 def atomic_write_parquet(df: pl.DataFrame, path: Path) -> None:
@@ -27,7 +27,8 @@ def atomic_write_parquet(df: pl.DataFrame, path: Path) -> None:
     # (1 GB bench: matches 65 -> 52 ms and 7.71 -> 7.59 MB, incidents 44 -> 34 ms and 3.89 -> 3.83 MB).
     # Row groups of ROW_GROUP_ROWS: the writer holds one group's columns uncompressed, and 100k
     # incidents repeat 160 MB of cause and fix text (peak +296 MB in one group, +67 MB in 16k rows).
-    df.write_parquet(tmp, statistics=False, compression="zstd", compression_level=1, row_group_size=ROW_GROUP_ROWS)
+    df.write_parquet(tmp, statistics=False, compression=COMPRESSION, compression_level=COMPRESSION_LEVEL,
+                     row_group_size=ROW_GROUP_ROWS)
     os.replace(tmp, path)
 
 
