@@ -11,8 +11,9 @@ from rich.padding import Padding
 from umtriage.patterns.catalog import Catalog, CodeClass, CodeInfo, Signature
 
 from .codes import normalise_code
+from .fuzzy import best_score
 from .masking import template_of
-from .matcher import Matcher, best_score
+from .matcher import Matcher
 from .process import match_text, matcher_for
 from .termsafe import cell
 

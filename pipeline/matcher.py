@@ -11,24 +11,34 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 import polars as pl
-from rapidfuzz import fuzz
-from rapidfuzz.distance import LCSseq
 from umtriage.patterns.catalog import SOURCE_FAMILIES, Catalog, Signature
 
 from .codes import MAY_HOLD_CODE
+from .fuzzy import hit_score, phrase_words
 from .literals import LOWER, holds, literals_regex, with_lower
 from .masking import template_expr, templates_of
 from .updates import needles_of_family as update_needles
 
-#: A message shorter than this share of a phrase is too short to stand for it (truncation).
-MIN_COVERAGE = 0.6
+if TYPE_CHECKING:
+    from .phrase_index import PhraseIndex
+
 #: Levels whose unmatched records are kept as unknown errors.
 PROBLEM_LEVELS = ("WARNING", "ERROR", "FAILED", "FATAL")
 
 #: Level words the parsers read (an unmatched line at these levels is kept as an unknown problem).
 LEVEL_HINTS = ("*failed*", "warning", "fatal", "error", "exception")
+
+#: A plain-text line that opens with a level tag starts a record of its own, so it is never read
+#: as the second half of a wrapped message: `WARNING:`, `Error -`, `[error]`, in capitals or title
+#: case (a wrapped sentence that goes on with "error: (401)" is lower case).
+RECORD_OPENING = (
+    r"^\s*(?:\[(?i:fatal|failed|error|exception|warn|warning)\]"
+    r"|(?:FATAL|FAILED|ERROR|EXCEPTION|WARN|WARNING|Fatal|Failed|Error|Exception|Warn|Warning)\s*[:|-])"
+)
 
 HIT_SCHEMA = {"row": pl.UInt32, "signature_id": pl.String, "code": pl.String, "score": pl.Float64}
 
@@ -42,119 +52,18 @@ class BatchHits:
     successes: pl.DataFrame  # row, marker (lower-cased)
 
 
-#: A message cut off inside a phrase must keep this much of it (share, and characters).
-MIN_CUT_SHARE, MIN_CUT_CHARS = 0.7, 30
-_CUT_MARKS = (".", "…", " ")
-
-
-def phrase_score(phrase_template: str, template: str) -> float:
-    """How well a message template carries a phrase: best partial alignment, 0 when too short."""
-    if len(template) < MIN_COVERAGE * len(phrase_template):
-        return 0.0
-    return float(fuzz.partial_ratio(phrase_template, template))
-
-
-def cut_score(phrase_template: str, template: str) -> float:
-    """Score of a message that ends part-way through the phrase (a field limit, a `...` cut).
-
-    partial_ratio aligns the whole phrase, so text before a cut-off phrase drags it down; here the
-    message's tail is compared with the phrase's head instead, if enough of the phrase remains.
-    """
-    t = template.rstrip("".join(_CUT_MARKS))
-    shortest = max(MIN_CUT_CHARS, int(MIN_CUT_SHARE * len(phrase_template) + 0.999))
-    best = 0.0
-    for n in range(shortest, min(len(phrase_template), len(t)) + 1):
-        best = max(best, fuzz.ratio(t[-n:], phrase_template[:n]))
-    return float(best)
-
-
-def best_score(phrase_templates: list[str], template: str, threshold: float) -> float:
-    """A signature's score for a template: whole-phrase alignment, else a cut-off phrase."""
-    best = max(phrase_score(p, template) for p in phrase_templates)
-    if best < threshold:
-        best = max(best, *(cut_score(p, template) for p in phrase_templates))
-    return best
-
-
 #: Templates scored and remembered per process (least recently used ones are forgotten first):
 #: a fleet's distinct templates number in the thousands; hostile input can make every line one.
 TEMPLATE_CACHE_SIZE = 50_000
 #: Only this many characters of a template are scored (a megabyte-long line must not cost
 #: seconds per signature); log messages carry their phrases well before this.
 MAX_SCORED_CHARS = 16_384
-_EPS = 1e-6
 #: New templates are scored this many at a time (their candidate pairs are tables in memory).
-SCORE_BATCH = 5_000
+SCORE_BATCH = 10_000
+#: Fewer new templates than this are scored one by one (the batch scorer's set-up costs more).
+INDEX_MIN_TEMPLATES = 200
 
 
-def _partial_bound(phrase: str, template: str) -> float:
-    """An upper bound of phrase_score from longest-common-subsequence lengths (a few µs, where
-    partial_ratio takes up to a hundred): partial_ratio's best window shares at most LCS(phrase,
-    template) characters with the shorter string, and its shorter edge windows at most the LCS
-    with the first or last window-length stretch."""
-    short, long_ = (phrase, template) if len(phrase) <= len(template) else (template, phrase)
-    n = len(short)
-    if n == 0:
-        return 100.0
-    whole = LCSseq.similarity(short, long_)
-    edge = max(LCSseq.similarity(short, long_[:n]), LCSseq.similarity(short, long_[-n:]))
-    return max(100.0 * whole / n, 200.0 * edge / (n + edge))
-
-
-def _cut_bound(phrase: str, template: str) -> float:
-    """An upper bound of cut_score: each of its comparisons is within the last N characters of the
-    template against the first N of the phrase (N the longest one tried), over at least `shortest`."""
-    t = template.rstrip("".join(_CUT_MARKS))
-    shortest = max(MIN_CUT_CHARS, int(MIN_CUT_SHARE * len(phrase) + 0.999))
-    longest = min(len(phrase), len(t))
-    if longest < shortest:
-        return 0.0
-    return min(100.0, 100.0 * LCSseq.similarity(t[-longest:], phrase[:longest]) / shortest)
-
-
-#: A phrase is scored against a template only when this share of its words (4 letters or more)
-#: occur in the template: a template that carries a phrase at a score of 86 or more keeps most of
-#: its words whole; anchor words alone (what a hostile line is made of) do not pass.
-WORD_SHARE = 0.4
-_WORD = re.compile(r"[a-z]{4,}")
-
-
-def phrase_words(phrase_template: str) -> tuple[tuple[str, ...], int]:
-    """The distinct words of a phrase and how many of them a template must hold (0: no test)."""
-    words = tuple(sorted(set(_WORD.findall(phrase_template))))
-    need = int(WORD_SHARE * len(words) + 0.999) if len(words) >= 3 else 0
-    return words, need
-
-
-def _has_words(words: tuple[str, ...], need: int, template: str) -> bool:
-    if need == 0:
-        return True
-    found = 0
-    for w in words:
-        if w in template:
-            found += 1
-            if found >= need:
-                return True
-    return False
-
-
-def hit_score(phrase_templates: list[str], template: str, threshold: float,
-              words: list[tuple[tuple[str, ...], int]] | None = None) -> float:
-    """best_score where it reaches the threshold, else some lower value: the phrases whose bound
-    cannot reach the threshold (or, with `words`, that lack most of their words) are not scored,
-    which gives the same hits for a fraction of the work (explain keeps best_score, which shows
-    scores under the threshold too)."""
-    live = [p for k, p in enumerate(phrase_templates) if words is None or _has_words(*words[k], template)]
-    best = 0.0
-    for p in live:
-        if _partial_bound(p, template) >= threshold - _EPS:
-            best = max(best, phrase_score(p, template))
-    if best >= threshold:
-        return best
-    for p in live:
-        if _cut_bound(p, template) >= threshold - _EPS:
-            best = max(best, cut_score(p, template))
-    return best
 def _any_of(patterns: tuple[str, ...]) -> str | None:
     """One case-insensitive alternation of the decoder's context regexes (None when there are none)."""
     return "(?i)" + "|".join(f"(?:{p})" for p in patterns) if patterns else None
@@ -162,6 +71,17 @@ def _any_of(patterns: tuple[str, ...]) -> str | None:
 
 def _contains(expr: pl.Expr, pattern: str | None) -> pl.Expr:
     return expr.str.contains(pattern).fill_null(False) if pattern else pl.lit(False)
+
+
+def _masked(rows: pl.DataFrame, known: pl.DataFrame | None = None) -> pl.DataFrame:
+    """(message, template) for the distinct messages of `rows`: each masked once (repeated
+    messages are common), taken from `known` where it has them."""
+    msgs = rows.select("message").unique()
+    if known is None:
+        return msgs.with_columns(template=template_expr(pl.col("message")))
+    new = msgs.join(known, on="message", how="anti")
+    return pl.concat([known.join(msgs, on="message", how="semi"),
+                      new.with_columns(template=template_expr(pl.col("message")))])
 
 
 class Matcher:
@@ -205,18 +125,6 @@ class Matcher:
         for k, sig in enumerate(self.phrase_sigs):
             for a in sig.anchors:
                 self.sigs_by_anchor.setdefault(a, []).append(k)
-        # the same, as tables for _score_batch: anchor -> signature k; (k, phrase p, words needed);
-        # (k, p, word) for the phrases that have a word test
-        self._anchor_table = pl.DataFrame([(a, k) for a, ks in self.sigs_by_anchor.items() for k in ks],
-                                          schema={"a": pl.String, "k": pl.UInt32}, orient="row")
-        self._phrase_table = pl.DataFrame(
-            [(k, p, w[1]) for k, sig in enumerate(self.phrase_sigs) for p, w in enumerate(self.phrase_words[sig.id])],
-            schema={"k": pl.UInt32, "p": pl.UInt32, "need": pl.UInt32}, orient="row")
-        self._word_table = pl.DataFrame(
-            [(k, p, word) for k, sig in enumerate(self.phrase_sigs) for p, (words, need) in
-             enumerate(self.phrase_words[sig.id]) if need for word in words],
-            schema={"k": pl.UInt32, "p": pl.UInt32, "w": pl.String}, orient="row")
-        self._words = sorted(set(self._word_table["w"].to_list()))
         # the catch-all's three faces: a code of a failed operation, a code mentioned, a trace code
         self.fallback_failure = "wu-failure" if "wu-failure" in self.sigs else self.fallback
         self.fallback_trace = "wu-trace" if "wu-trace" in self.sigs else self.fallback
@@ -263,36 +171,24 @@ class Matcher:
         if len(self.cache) > TEMPLATE_CACHE_SIZE:
             self.cache.popitem(last=False)
 
-    def _score_batch(self, templates: list[str]) -> list[list[tuple[str, float]]]:
-        """score_template for many templates, the cheap tests vectorised: the anchors and the
-        phrase words each template holds are found in one Aho-Corasick pass each, and only the
-        (template, phrase) pairs that keep enough words reach Python and the fuzzy scorer."""
-        out: list[list[tuple[str, float]]] = [[] for _ in templates]
-        if not self.anchors or not templates:
-            return out
-        t = pl.DataFrame({"t": pl.Series(templates, dtype=pl.String)}).with_row_index("ti").with_columns(
-            pl.col("t").str.slice(0, MAX_SCORED_CHARS))
-        sigs = t.select("ti", a=pl.col("t").str.extract_many(self.anchors, overlapping=True)).explode("a").join(
-            self._anchor_table, on="a").select("ti", "k").unique()
-        pairs = sigs.join(self._phrase_table, on="k")
-        if self._word_table.height:
-            held = t.select("ti", w=pl.col("t").str.extract_many(self._words, overlapping=True)).explode("w").unique()
-            counts = held.join(self._word_table, on="w").group_by("ti", "k", "p").len("held")
-            pairs = pairs.join(counts, on=["ti", "k", "p"], how="left").filter(
-                pl.col("held").fill_null(0) >= pl.col("need"))
-        scored = [p[:MAX_SCORED_CHARS] for p in templates]
-        todo: dict[tuple[int, int], list[int]] = {}
-        for ti, k, p in pairs.sort("ti", "k", "p").select("ti", "k", "p").iter_rows():
-            todo.setdefault((ti, k), []).append(p)
-        for (ti, k), ps in todo.items():
-            sig = self.phrase_sigs[k]
-            phrases = self.phrase_templates[sig.id]
-            best = hit_score([phrases[p] for p in ps], scored[ti], sig.threshold)
-            if best >= sig.threshold:
-                out[ti].append((sig.id, round(best, 1)))
-        return out
+    @cached_property
+    def _index(self) -> PhraseIndex:
+        # imported here: numpy and the index cost 60 ms, which a scan that never meets many new
+        # templates at once (most of them) does not pay
+        from .phrase_index import PhraseIndex
 
-    def _phrase_hits(self, df: pl.DataFrame) -> pl.DataFrame:
+        return PhraseIndex([(s.id, float(s.threshold), self.phrase_templates[s.id], list(s.anchors))
+                            for s in self.phrase_sigs], workers=pl.thread_pool_size())
+
+    def _score_batch(self, templates: list[str]) -> list[list[tuple[str, float]]]:
+        """score_template for many new templates at once (phrase_index.py)."""
+        if not self.anchors:
+            return [[] for _ in templates]
+        return self._index.score([t[:MAX_SCORED_CHARS] for t in templates])
+
+    def _phrase_hits(self, df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """(row, signature_id, score) of the phrase and regex signatures, and the (message,
+        template) table of the lines that were masked for it (the unknown problems reuse it)."""
         keep = []
         families = df["family"].unique().sort().to_list()
         for family in families:
@@ -301,16 +197,17 @@ class Matcher:
                 part = df.filter(pl.col("family") == family) if len(families) > 1 else df
                 keep.append(part.filter(holds(anchors)))
         cand = pl.concat(keep) if keep else df.clear()
-        single = pl.concat([self._score_rows(cand), self._regex_hits(df)]).sort(["row", "signature_id"])
+        masked = _masked(cand)
+        single = pl.concat([self._score_rows(cand, masked), self._regex_hits(df)]).sort(["row", "signature_id"])
         pairs = self._wrapped_pairs(df)
         if pairs.height == 0:
-            return single
-        paired = self._score_rows(pairs)
+            return single, masked
+        paired = self._score_rows(pairs, _masked(pairs))
         # a pair counts only where neither of its lines matched that signature on its own
         alone = single.select("row", "signature_id")
         paired = paired.join(alone, on=["row", "signature_id"], how="anti").join(
             alone.with_columns(pl.col("row") - 1), on=["row", "signature_id"], how="anti")
-        return pl.concat([single, paired]).sort(["row", "signature_id"])
+        return pl.concat([single, paired]).sort(["row", "signature_id"]), masked
 
     def _regex_hits(self, df: pl.DataFrame) -> pl.DataFrame:
         """(row, signature_id, score) of the few regex signatures, on rows holding one of their anchors."""
@@ -326,26 +223,31 @@ class Matcher:
         return pl.concat(parts)
 
     def _wrapped_pairs(self, df: pl.DataFrame) -> pl.DataFrame:
-        """Plain text: each line joined with the next, for messages a mail or ticket wrapped in two."""
+        """Plain text: each line joined with the next, for messages a mail or ticket wrapped in two;
+        not where the next line opens a record of its own (a timestamp or a level tag)."""
         text = df.filter(pl.col("family") == "text").sort("row")
         if text.height < 2:
             return text.clear()
+        opens = pl.col("message").str.contains(RECORD_OPENING)
+        if "ts" in text.columns:
+            opens = opens | pl.col("ts").is_not_null()
+        nxt = pl.col("row").shift(-1)
         pairs = text.select(
             "row", message=pl.col("message") + " " + pl.col("message").shift(-1),
-            same=(pl.col("source") == pl.col("source").shift(-1)) & (pl.col("row") + 1 == pl.col("row").shift(-1)),
-        ).filter(pl.col("same").fill_null(False))
+            joins=(pl.col("source") == pl.col("source").shift(-1)) & (pl.col("row") + 1 == nxt) & ~opens.shift(-1),
+        ).filter(pl.col("joins").fill_null(False))
         return with_lower(pairs).filter(holds(self._anchor_regex.get("text"))).drop(LOWER)
 
-    def _score_rows(self, cand: pl.DataFrame) -> pl.DataFrame:
-        """(row, signature_id, score) for candidate rows, scoring each distinct template once."""
+    def _score_rows(self, cand: pl.DataFrame, masked: pl.DataFrame) -> pl.DataFrame:
+        """(row, signature_id, score) for candidate rows, scoring each distinct template once
+        (`masked`: their distinct messages with their templates)."""
         if cand.height == 0:
             return pl.DataFrame(schema={"row": pl.UInt32, "signature_id": pl.String, "score": pl.Float64})
-        # mask each distinct message once (repeated messages are common), then spread back to rows
-        msgs = cand.select("message").unique()
-        msgs = msgs.with_columns(template=template_expr(pl.col("message")))
-        cand = cand.select("row", "message").join(msgs, on="message").select("row", "template")
+        cand = cand.select("row", "message").join(masked, on="message").select("row", "template")
         templates = cand["template"].unique().sort().to_list()
         fresh = [t for t in templates if t not in self.cache]
+        if len(fresh) < INDEX_MIN_TEMPLATES:  # score_template scores them below, one by one
+            fresh = []
         for at in range(0, len(fresh), SCORE_BATCH):  # bounded intermediate tables
             piece = fresh[at : at + SCORE_BATCH]
             for t, got in zip(piece, self._score_batch(piece), strict=True):
@@ -366,7 +268,8 @@ class Matcher:
         # a code on a line whose writer says the failure does not matter is trace, whatever its signature
         by_code = codes.join(self.code_table, on="code").join(ctx.filter(pl.col("benign")), on="row", how="anti")
         by_code = by_code.with_columns(score=pl.lit(100.0))
-        by_phrase = self._phrase_hits(df).join(df.select("row", "family", "codes"), on="row").join(
+        phrase_hits, masked = self._phrase_hits(df)
+        by_phrase = phrase_hits.join(df.select("row", "family", "codes"), on="row").join(
             self.sig_code, on="signature_id"
         ).with_columns(
             code=pl.coalesce(
@@ -403,7 +306,9 @@ class Matcher:
             hits = hits.filter(~gone)
         unmatched = df.filter(pl.col("level").is_in(PROBLEM_LEVELS)).join(hits.select("row"), on="row", how="anti")
         unmatched = unmatched.join(muted_rows, on="row", how="anti")
-        unmatched = unmatched.select("row", template=template_expr(pl.col("message")))
+        unmatched = unmatched.select("row", "message").join(_masked(unmatched, masked), on="message",
+                                                            maintain_order="left").select(
+            "row", "template")
         if self._success_regex:
             # the markers as the lower-cased line spells them (incidents compare them lower-cased);
             # one extraction over every row beats a containment test and then an Aho-Corasick pass

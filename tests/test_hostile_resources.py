@@ -229,15 +229,23 @@ def _anchor_lines(n: int, seed: int = 5) -> list[str]:
 def test_bounded_fuzzy_scoring_gives_the_hits_of_full_scoring() -> None:
     """The LCS bounds and the word test skip work, never a hit: every template scores as the
     unbounded scorer (best_score over every signature with an anchor in it) says."""
+    from umtriage.pipeline.fuzzy import best_score
     from umtriage.pipeline.masking import template_of
-    from umtriage.pipeline.matcher import best_score
     from umtriage.pipeline.process import matcher_for
 
     m = matcher_for(())
-    # hostile lines, and each signature's own example lines (the ones that must match)
-    lines = _anchor_lines(600) + [ex.line for s in m.phrase_sigs for ex in s.examples]
+    # hostile lines, each signature's own example lines (the ones that must match), and each
+    # phrase cut short (alone: a template shorter than the phrase; after other text: a cut-off end)
+    phrases = [p for s in m.phrase_sigs for p in s.phrases]
+    lines = (_anchor_lines(600) + [ex.line for s in m.phrase_sigs for ex in s.examples]
+             + [p[: int(len(p) * share)] for p in phrases for share in (0.65, 0.8)]
+             + [f"Job output: the task ended. {p[: int(len(p) * 0.75)]}..." for p in phrases])
     templates = sorted({template_of(x) for x in lines})
     batch = m._score_batch(templates)
+    # the batch scorer on one thread and on two gives the same
+    from umtriage.pipeline.phrase_index import PhraseIndex
+    sigs = [(s.id, float(s.threshold), m.phrase_templates[s.id], list(s.anchors)) for s in m.phrase_sigs]
+    assert PhraseIndex(sigs, workers=1).score(templates) == PhraseIndex(sigs, workers=2).score(templates) == batch
     hits = 0
     for t, got in zip(templates, batch, strict=True):
         full = []
