@@ -20,7 +20,7 @@ from umtriage.patterns.catalog import SOURCE_FAMILIES, Catalog, Signature
 from .codes import MAY_HOLD_CODE
 from .fuzzy import hit_score, phrase_words
 from .literals import LOWER, holds, literals_regex, with_lower
-from .masking import template_expr, templates_of
+from .masking import templates_of, with_templates
 from .updates import needles_of_family as update_needles
 
 if TYPE_CHECKING:
@@ -78,10 +78,10 @@ def _masked(rows: pl.DataFrame, known: pl.DataFrame | None = None) -> pl.DataFra
     messages are common), taken from `known` where it has them."""
     msgs = rows.select("message").unique()
     if known is None:
-        return msgs.with_columns(template=template_expr(pl.col("message")))
+        return with_templates(msgs)
     new = msgs.join(known, on="message", how="anti")
     return pl.concat([known.join(msgs, on="message", how="semi"),
-                      new.with_columns(template=template_expr(pl.col("message")))])
+                      with_templates(new)])
 
 
 class Matcher:
@@ -178,7 +178,7 @@ class Matcher:
         from .phrase_index import PhraseIndex
 
         return PhraseIndex([(s.id, float(s.threshold), self.phrase_templates[s.id], list(s.anchors))
-                            for s in self.phrase_sigs], workers=pl.thread_pool_size())
+                            for s in self.phrase_sigs])
 
     def _score_batch(self, templates: list[str]) -> list[list[tuple[str, float]]]:
         """score_template for many new templates at once (phrase_index.py)."""
@@ -246,13 +246,14 @@ class Matcher:
         cand = cand.select("row", "message").join(masked, on="message").select("row", "template")
         templates = cand["template"].unique().sort().to_list()
         fresh = [t for t in templates if t not in self.cache]
-        if len(fresh) < INDEX_MIN_TEMPLATES:  # score_template scores them below, one by one
-            fresh = []
-        for at in range(0, len(fresh), SCORE_BATCH):  # bounded intermediate tables
-            piece = fresh[at : at + SCORE_BATCH]
-            for t, got in zip(piece, self._score_batch(piece), strict=True):
-                self._remember(t, got)
-        rows = [(t, sid, sc) for t in templates for sid, sc in self.score_template(t)]
+        new: dict[str, list[tuple[str, float]]] = {}
+        if len(fresh) >= INDEX_MIN_TEMPLATES:  # else score_template scores them below, one by one
+            for at in range(0, len(fresh), SCORE_BATCH):  # bounded intermediate tables
+                piece = fresh[at : at + SCORE_BATCH]
+                for t, got in zip(piece, self._score_batch(piece), strict=True):
+                    self._remember(t, got)
+                    new[t] = got
+        rows = [(t, sid, sc) for t in templates for sid, sc in (new[t] if t in new else self.score_template(t))]
         if not rows:
             return pl.DataFrame(schema={"row": pl.UInt32, "signature_id": pl.String, "score": pl.Float64})
         table = pl.DataFrame(rows, schema={"template": pl.String, "signature_id": pl.String, "score": pl.Float64},

@@ -5,13 +5,13 @@ per (template, phrase) candidate, so each step is one vectorised pass: the ancho
 words a template holds come from one Aho-Corasick pass over the batch; which signatures a template
 may carry and which phrases keep enough of their words are two small matrix products; and each
 phrase is compared with all of its candidate templates in one rapidfuzz call (the phrase is
-prepared once, the loop runs in C++ without the GIL). Shares of a batch run on threads. The
-results are those of `fuzzy.hit_score` for every candidate (tested).
+prepared once, the loop runs in C++). The results are those of `fuzzy.hit_score` for every
+candidate (tested). Threads over shares of a batch were tried and gained nothing: converting the
+templates for rapidfuzz, and numpy's small steps, hold the GIL.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,14 +19,12 @@ import polars as pl
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import LCSseq
 
-from .fuzzy import _CUT_MARKS, _EPS, MIN_COVERAGE, WORD_SHARE, _shortest_cut, cut_score, phrase_words
-
-#: Below this many templates a batch runs on one thread (starting threads costs more).
-PARALLEL_TEMPLATES = 500
+from .fuzzy import _CUT_MARKS, _EPS, MIN_COVERAGE, _shortest_cut, cut_score, phrase_words, words_needed
 
 
 @dataclass(frozen=True)
 class _Phrase:
+    p: int  # its index
     k: int  # its signature's index
     text: str  # the phrase template
     words: int  # how many words the word test counts (fuzzy.words_needed)
@@ -35,14 +33,13 @@ class _Phrase:
 class PhraseIndex:
     """Scores batches of templates against the phrases of the signatures in `sigs` (index k)."""
 
-    def __init__(self, sigs: list[tuple[str, float, list[str], list[str]]], workers: int = 1):
+    def __init__(self, sigs: list[tuple[str, float, list[str], list[str]]]):
         """`sigs`: (id, threshold, phrase templates, anchors) for each phrase signature."""
         self.ids = [s[0] for s in sigs]
         self.thr = np.array([s[1] for s in sigs], dtype=np.float64)
-        self.workers = max(1, workers)
         texts = [(k, p) for k, s in enumerate(sigs) for p in s[2]]
         words = [phrase_words(p) for _, p in texts]
-        self.phrases = [_Phrase(k, p, len(ws)) for (k, p), ws in zip(texts, words, strict=True)]
+        self.phrases = [_Phrase(i, k, p, len(ws)) for i, ((k, p), ws) in enumerate(zip(texts, words, strict=True))]
         self.terms = sorted({a for s in sigs for a in s[3]} | {w for ws in words for w in ws})
         at = {term: v for v, term in enumerate(self.terms)}
         #: 1 where term v is an anchor of signature k; where it is a word of phrase p
@@ -52,8 +49,10 @@ class PhraseIndex:
         self.phrase_words = np.zeros((len(self.phrases), len(self.terms)), dtype=np.float32)
         for p, ws in enumerate(words):
             self.phrase_words[p, [at[w] for w in ws]] = 1
-        self.n_words = np.array([p.words for p in self.phrases], dtype=np.float64)
-        self.lengths = np.array([len(p.text) for p in self.phrases], dtype=np.float64)
+        #: words_needed for each phrase and template length (the lengths past the phrase's ask all)
+        longest = max(len(p.text) for p in self.phrases) if self.phrases else 0
+        self._need = np.array([[words_needed(p.words, len(p.text), n) for n in range(longest + 1)]
+                               for p in self.phrases], dtype=np.float32).reshape(len(self.phrases), longest + 1)
         self.sig_of = np.array([p.k for p in self.phrases], dtype=np.intp)
         self._term_ids = pl.DataFrame({"v": pl.Series(self.terms, dtype=pl.String),
                                        "vid": pl.Series(range(len(self.terms)), dtype=pl.UInt32)})
@@ -63,32 +62,22 @@ class PhraseIndex:
         n = len(templates)
         if n == 0 or not self.phrases:
             return [[] for _ in templates]
-        if self.workers == 1 or n < PARALLEL_TEMPLATES:
-            return self._score(templates)
-        # each thread a contiguous share of the templates: polars, numpy and rapidfuzz let go of
-        # the GIL for most of the work
-        step = -(-n // self.workers)
-        with ThreadPoolExecutor(self.workers) as pool:
-            parts = pool.map(self._score, [templates[i : i + step] for i in range(0, n, step)])
-            return [hits for part in parts for hits in part]
-
-    def _score(self, templates: list[str]) -> list[list[tuple[str, float]]]:
-        n = len(templates)
         t = pl.Series(templates, dtype=pl.String)
+        length = t.str.len_chars().to_numpy()
         held = np.zeros((n, len(self.terms)), dtype=np.float32)
-        if self.terms:
-            found = pl.DataFrame({"t": t}).with_row_index("ti").select(
-                "ti", v=pl.col("t").str.extract_many(self.terms, overlapping=True)).explode("v").join(
-                self._term_ids, on="v")
-            held[found["ti"].to_numpy(), found["vid"].to_numpy()] = 1
+        found = pl.DataFrame({"t": t}).with_row_index("ti").select(
+            "ti", v=pl.col("t").str.extract_many(self.terms, overlapping=True)).explode("v").join(
+            self._term_ids, on="v")
+        held[found["ti"].to_numpy(), found["vid"].to_numpy()] = 1
         # phrase x template (rows contiguous: each phrase reads its own row)
         may = (self.sig_anchors @ held.T) > 0  # signature k: template ti holds one of its anchors
         words = self.phrase_words @ held.T  # phrase p: how many of its words template ti holds
-        words_ok = words >= self._needed(t.str.len_chars().to_numpy()) - 0.5
+        words_ok = words >= np.take(self._need, np.minimum(length, self._need.shape[1] - 1), axis=1) - 0.5
         cand = may[self.sig_of] & words_ok  # (phrase, template) pairs worth scoring
         stripped = t.str.strip_chars_end(_CUT_MARKS)
-        b = _Batch(np.array(templates, dtype=object), t.str.len_chars().to_numpy(),
-                   np.array(stripped.to_list(), dtype=object), stripped.str.len_chars().to_numpy(), len(self.ids))
+        b = _Batch(np.array(templates, dtype=object), length,
+                   np.array(stripped.to_list(), dtype=object), stripped.str.len_chars().to_numpy(), len(self.ids),
+                   len(self.phrases))
         for p, ph in enumerate(self.phrases):
             _whole_phrase(b, ph, self.thr[ph.k], cand[p])
         b.hit = b.best >= self.thr[:, None]
@@ -101,23 +90,18 @@ class PhraseIndex:
         return out
 
 
-    def _needed(self, template_len: np.ndarray) -> np.ndarray:
-        """fuzzy.words_needed for every (phrase, template): the same arithmetic, as arrays."""
-        cover = np.minimum(1.0, template_len[None, :] / self.lengths[:, None])
-        need = np.floor(WORD_SHARE * np.floor(self.n_words[:, None] * cover) + 0.999)
-        return np.where(self.n_words[:, None] < 3, 0.0, need)
-
-
 class _Batch:
     """The templates of one batch and the score tables (signature x template) being filled."""
 
     def __init__(self, text: np.ndarray, length: np.ndarray, stripped: np.ndarray, stripped_len: np.ndarray,
-                 sigs: int):
+                 sigs: int, phrases: int):
         self.text, self.length = text, length
         self.stripped, self.stripped_len = stripped, stripped_len  # without the cut marks at the end
         self.best = np.zeros((sigs, len(text)))
         self.cut = np.zeros((sigs, len(text)))
         self.hit = np.zeros((sigs, len(text)), dtype=bool)
+        #: phrase x template: the LCS of the two where the first stage computed it, else a bound
+        self.whole = np.full((phrases, len(text)), np.iinfo(np.int32).max, dtype=np.int32)
 
 
 def _similarity(query: str, choices: np.ndarray) -> np.ndarray:
@@ -136,14 +120,16 @@ def _whole_phrase(b: _Batch, ph: _Phrase, thr: float, cand: np.ndarray) -> None:
     # both terms of the bound are at most 200*w/(n+w), w the LCS with the whole longer string
     keep = (n == 0) | (200.0 * whole >= (thr - _EPS) * np.maximum(n + whole, 1))
     tis, whole, n = tis[keep], whole[keep], n[keep]
+    b.whole[ph.p, tis] = whole  # an upper bound of the cut stage's LCS, too
     edge = np.zeros(tis.size)
-    longer = b.length[tis] >= plen  # the phrase is the shorter string: compare it with the edges
+    # the edges only matter where the whole term alone falls short of the threshold
+    longer = (b.length[tis] >= plen) & (100.0 * whole < (thr - _EPS) * n)  # the phrase is the shorter string
     if longer.any():
         texts = b.text[tis[longer]]
         heads = np.array([x[:plen] for x in texts], dtype=object)
         tails = np.array([x[-plen:] for x in texts], dtype=object)
         edge[longer] = np.maximum(_similarity(ph.text, heads), _similarity(ph.text, tails))
-    for j in np.flatnonzero(~longer):  # the template is the shorter string (rare)
+    for j in np.flatnonzero(b.length[tis] < plen):  # the template is the shorter string (rare)
         x = b.text[tis[j]]
         edge[j] = max(LCSseq.similarity(x, ph.text[: len(x)]), LCSseq.similarity(x, ph.text[-len(x):]))
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -163,6 +149,8 @@ def _cut_phrase(b: _Batch, ph: _Phrase, thr: float, cand: np.ndarray) -> None:
     shortest = _shortest_cut(plen)
     tis = np.flatnonzero(cand & ~b.hit[ph.k])
     tis = tis[np.minimum(b.stripped_len[tis], plen) >= shortest]
+    # the LCS with the whole template (where the first stage found it) bounds the one with its tail
+    tis = tis[100.0 * b.whole[ph.p, tis] >= (thr - _EPS) * shortest]
     if tis.size == 0:
         return
     common = np.zeros(tis.size)
