@@ -40,6 +40,8 @@ RECORD_OPENING = (
     r"|(?:FATAL|FAILED|ERROR|EXCEPTION|WARN|WARNING|Fatal|Failed|Error|Exception|Warn|Warning)\s*[:|-])"
 )
 
+_NO_HITS: list[tuple[str, float]] = []  # shared by every template without a hit; never changed
+
 HIT_SCHEMA = {"row": pl.UInt32, "signature_id": pl.String, "code": pl.String, "score": pl.Float64}
 
 
@@ -180,11 +182,15 @@ class Matcher:
         return PhraseIndex([(s.id, float(s.threshold), self.phrase_templates[s.id], list(s.anchors))
                             for s in self.phrase_sigs])
 
-    def _score_batch(self, templates: list[str]) -> list[list[tuple[str, float]]]:
-        """score_template for many new templates at once (phrase_index.py)."""
-        if not self.anchors:
-            return [[] for _ in templates]
-        return self._index.score([t[:MAX_SCORED_CHARS] for t in templates])
+    def _score_new(self, templates: list[str]) -> dict[int, list[tuple[str, float]]]:
+        """score_template for many new templates at once (phrase_index.py), remembered: the hits
+        by position in `templates`, for the templates that have any."""
+        got = self._index.score([t[:MAX_SCORED_CHARS] for t in templates]) if self.anchors else {}
+        for i, t in enumerate(templates):
+            self.cache[t] = got.get(i, _NO_HITS)
+        while len(self.cache) > TEMPLATE_CACHE_SIZE:
+            self.cache.popitem(last=False)
+        return got
 
     def _phrase_hits(self, df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         """(row, signature_id, score) of the phrase and regex signatures, and the (message,
@@ -246,14 +252,15 @@ class Matcher:
         cand = cand.select("row", "message").join(masked, on="message").select("row", "template")
         templates = cand["template"].unique().sort().to_list()
         fresh = [t for t in templates if t not in self.cache]
-        new: dict[str, list[tuple[str, float]]] = {}
+        rows: list[tuple[str, str, float]] = []
         if len(fresh) >= INDEX_MIN_TEMPLATES:  # else score_template scores them below, one by one
             for at in range(0, len(fresh), SCORE_BATCH):  # bounded intermediate tables
                 piece = fresh[at : at + SCORE_BATCH]
-                for t, got in zip(piece, self._score_batch(piece), strict=True):
-                    self._remember(t, got)
-                    new[t] = got
-        rows = [(t, sid, sc) for t in templates for sid, sc in (new[t] if t in new else self.score_template(t))]
+                got = self._score_new(piece)
+                rows += [(piece[i], sid, sc) for i, hits in got.items() for sid, sc in hits]
+            scored = set(fresh)
+            templates = [t for t in templates if t not in scored]
+        rows += [(t, sid, sc) for t in templates for sid, sc in self.score_template(t)]
         if not rows:
             return pl.DataFrame(schema={"row": pl.UInt32, "signature_id": pl.String, "score": pl.Float64})
         table = pl.DataFrame(rows, schema={"template": pl.String, "signature_id": pl.String, "score": pl.Float64},

@@ -24,7 +24,6 @@ from .fuzzy import _CUT_MARKS, _EPS, MIN_COVERAGE, _shortest_cut, cut_score, phr
 
 @dataclass(frozen=True)
 class _Phrase:
-    p: int  # its index
     k: int  # its signature's index
     text: str  # the phrase template
     words: int  # how many words the word test counts (fuzzy.words_needed)
@@ -39,69 +38,76 @@ class PhraseIndex:
         self.thr = np.array([s[1] for s in sigs], dtype=np.float64)
         texts = [(k, p) for k, s in enumerate(sigs) for p in s[2]]
         words = [phrase_words(p) for _, p in texts]
-        self.phrases = [_Phrase(i, k, p, len(ws)) for i, ((k, p), ws) in enumerate(zip(texts, words, strict=True))]
-        self.terms = sorted({a for s in sigs for a in s[3]} | {w for ws in words for w in ws})
-        at = {term: v for v, term in enumerate(self.terms)}
-        #: 1 where term v is an anchor of signature k; where it is a word of phrase p
-        self.sig_anchors = np.zeros((len(sigs), len(self.terms)), dtype=np.float32)
+        self.phrases = [_Phrase(k, p, len(ws)) for (k, p), ws in zip(texts, words, strict=True)]
+        anchors = sorted({a for s in sigs for a in s[3]})
+        vocabulary = sorted({w for ws in words for w in ws})
+        self.terms = sorted({*anchors, *vocabulary})  # found in one pass, then split in two
+        self._anchor_of = np.array([anchors.index(x) if x in anchors else -1 for x in self.terms], dtype=np.intp)
+        self._word_of = np.array([vocabulary.index(x) if x in vocabulary else -1 for x in self.terms], dtype=np.intp)
+        #: 1 where anchor a belongs to signature k; where word w is one of phrase p's
+        self.sig_anchors = np.zeros((len(sigs), len(anchors)), dtype=np.float32)
         for k, s in enumerate(sigs):
-            self.sig_anchors[k, [at[a] for a in s[3]]] = 1
-        self.phrase_words = np.zeros((len(self.phrases), len(self.terms)), dtype=np.float32)
+            self.sig_anchors[k, [anchors.index(a) for a in s[3]]] = 1
+        self.phrase_words = np.zeros((len(self.phrases), len(vocabulary)), dtype=np.float32)
         for p, ws in enumerate(words):
-            self.phrase_words[p, [at[w] for w in ws]] = 1
+            self.phrase_words[p, [vocabulary.index(w) for w in ws]] = 1
         #: words_needed for each phrase and template length (the lengths past the phrase's ask all)
         longest = max(len(p.text) for p in self.phrases) if self.phrases else 0
         self._need = np.array([[words_needed(p.words, len(p.text), n) for n in range(longest + 1)]
                                for p in self.phrases], dtype=np.float32).reshape(len(self.phrases), longest + 1)
         self.sig_of = np.array([p.k for p in self.phrases], dtype=np.intp)
-        self._term_ids = pl.DataFrame({"v": pl.Series(self.terms, dtype=pl.String),
-                                       "vid": pl.Series(range(len(self.terms)), dtype=pl.UInt32)})
+        self._term_ids = pl.Enum(self.terms)  # a term's code is its index
 
-    def score(self, templates: list[str]) -> list[list[tuple[str, float]]]:
-        """For each template, (signature id, score rounded to 0.1) of the signatures it carries."""
+    def score(self, templates: list[str]) -> dict[int, list[tuple[str, float]]]:
+        """(signature id, score rounded to 0.1) of the signatures each template carries, by the
+        template's position, for the templates that carry any."""
         n = len(templates)
         if n == 0 or not self.phrases:
-            return [[] for _ in templates]
+            return {}
         t = pl.Series(templates, dtype=pl.String)
         length = t.str.len_chars().to_numpy()
-        held = np.zeros((n, len(self.terms)), dtype=np.float32)
         found = pl.DataFrame({"t": t}).with_row_index("ti").select(
-            "ti", v=pl.col("t").str.extract_many(self.terms, overlapping=True)).explode("v").join(
-            self._term_ids, on="v")
-        held[found["ti"].to_numpy(), found["vid"].to_numpy()] = 1
-        # phrase x template (rows contiguous: each phrase reads its own row)
-        may = (self.sig_anchors @ held.T) > 0  # signature k: template ti holds one of its anchors
-        words = self.phrase_words @ held.T  # phrase p: how many of its words template ti holds
+            "ti", v=pl.col("t").str.extract_many(self.terms, overlapping=True)).explode("v").drop_nulls()
+        ti, v = found["ti"].to_numpy(), found["v"].cast(self._term_ids).to_physical().to_numpy()
+        # the anchors and the phrase words each template holds, then per signature and phrase,
+        # as phrase x template tables (rows contiguous: each phrase reads its own row)
+        may = (self.sig_anchors @ _held(ti, self._anchor_of[v], n, self.sig_anchors.shape[1]).T) > 0
+        words = self.phrase_words @ _held(ti, self._word_of[v], n, self.phrase_words.shape[1]).T
         words_ok = words >= np.take(self._need, np.minimum(length, self._need.shape[1] - 1), axis=1) - 0.5
         cand = may[self.sig_of] & words_ok  # (phrase, template) pairs worth scoring
         stripped = t.str.strip_chars_end(_CUT_MARKS)
         b = _Batch(np.array(templates, dtype=object), length,
-                   np.array(stripped.to_list(), dtype=object), stripped.str.len_chars().to_numpy(), len(self.ids),
-                   len(self.phrases))
+                   np.array(stripped.to_list(), dtype=object), stripped.str.len_chars().to_numpy(), len(self.ids))
         for p, ph in enumerate(self.phrases):
             _whole_phrase(b, ph, self.thr[ph.k], cand[p])
         b.hit = b.best >= self.thr[:, None]
         for p, ph in enumerate(self.phrases):
             _cut_phrase(b, ph, self.thr[ph.k], cand[p])
         final = np.where(b.hit, b.best, np.where(b.cut >= self.thr[:, None], b.cut, 0.0)).T
-        out: list[list[tuple[str, float]]] = [[] for _ in templates]
+        out: dict[int, list[tuple[str, float]]] = {}
         for ti, k in zip(*np.nonzero(final >= self.thr), strict=True):
-            out[ti].append((self.ids[k], round(float(final[ti, k]), 1)))
+            out.setdefault(int(ti), []).append((self.ids[k], round(float(final[ti, k]), 1)))
         return out
+
+
+def _held(rows: np.ndarray, columns: np.ndarray, n: int, width: int) -> np.ndarray:
+    """An n x width table of 1 where (row, column) occurs (columns of -1 are left out)."""
+    table = np.zeros((n, width), dtype=np.float32)
+    keep = columns >= 0
+    table[rows[keep], columns[keep]] = 1
+    return table
 
 
 class _Batch:
     """The templates of one batch and the score tables (signature x template) being filled."""
 
     def __init__(self, text: np.ndarray, length: np.ndarray, stripped: np.ndarray, stripped_len: np.ndarray,
-                 sigs: int, phrases: int):
+                 sigs: int):
         self.text, self.length = text, length
         self.stripped, self.stripped_len = stripped, stripped_len  # without the cut marks at the end
         self.best = np.zeros((sigs, len(text)))
         self.cut = np.zeros((sigs, len(text)))
         self.hit = np.zeros((sigs, len(text)), dtype=bool)
-        #: phrase x template: the LCS of the two where the first stage computed it, else a bound
-        self.whole = np.full((phrases, len(text)), np.iinfo(np.int32).max, dtype=np.int32)
 
 
 def _similarity(query: str, choices: np.ndarray) -> np.ndarray:
@@ -120,7 +126,6 @@ def _whole_phrase(b: _Batch, ph: _Phrase, thr: float, cand: np.ndarray) -> None:
     # both terms of the bound are at most 200*w/(n+w), w the LCS with the whole longer string
     keep = (n == 0) | (200.0 * whole >= (thr - _EPS) * np.maximum(n + whole, 1))
     tis, whole, n = tis[keep], whole[keep], n[keep]
-    b.whole[ph.p, tis] = whole  # an upper bound of the cut stage's LCS, too
     edge = np.zeros(tis.size)
     # the edges only matter where the whole term alone falls short of the threshold
     longer = (b.length[tis] >= plen) & (100.0 * whole < (thr - _EPS) * n)  # the phrase is the shorter string
@@ -149,8 +154,6 @@ def _cut_phrase(b: _Batch, ph: _Phrase, thr: float, cand: np.ndarray) -> None:
     shortest = _shortest_cut(plen)
     tis = np.flatnonzero(cand & ~b.hit[ph.k])
     tis = tis[np.minimum(b.stripped_len[tis], plen) >= shortest]
-    # the LCS with the whole template (where the first stage found it) bounds the one with its tail
-    tis = tis[100.0 * b.whole[ph.p, tis] >= (thr - _EPS) * shortest]
     if tis.size == 0:
         return
     common = np.zeros(tis.size)

@@ -242,7 +242,8 @@ def test_bounded_fuzzy_scoring_gives_the_hits_of_full_scoring() -> None:
              + [p[: int(len(p) * share)] for p in phrases for share in (0.65, 0.8)]
              + [f"Job output: the task ended. {p[: int(len(p) * 0.75)]}..." for p in phrases])
     templates = sorted({template_of(x) for x in lines})
-    batch = m._score_batch(templates)
+    scored = m._score_new(templates)
+    batch = [scored.get(i, []) for i in range(len(templates))]
     hits = 0
     for t, got in zip(templates, batch, strict=True):
         full = []
