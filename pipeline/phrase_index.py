@@ -19,7 +19,7 @@ import polars as pl
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import LCSseq
 
-from .fuzzy import _CUT_MARKS, _EPS, MIN_COVERAGE, _shortest_cut, cut_score, phrase_words, words_needed
+from .fuzzy import _CUT_MARKS, _EPS, MIN_COVERAGE, WORD_SHARE, _shortest_cut, phrase_words
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,8 @@ class PhraseIndex:
             self.phrase_words[p, [vocabulary.index(w) for w in ws]] = 1
         #: words_needed for each phrase and template length (the lengths past the phrase's ask all)
         longest = max(len(p.text) for p in self.phrases) if self.phrases else 0
-        self._need = np.array([[words_needed(p.words, len(p.text), n) for n in range(longest + 1)]
-                               for p in self.phrases], dtype=np.float32).reshape(len(self.phrases), longest + 1)
+        self._need = _words_needed(np.array([p.words for p in self.phrases], dtype=np.float64),
+                                   np.array([len(p.text) for p in self.phrases], dtype=np.float64), longest)
         self.sig_of = np.array([p.k for p in self.phrases], dtype=np.intp)
         self._term_ids = pl.Enum(self.terms)  # a term's code is its index
 
@@ -96,6 +96,14 @@ def _held(rows: np.ndarray, columns: np.ndarray, n: int, width: int) -> np.ndarr
     keep = columns >= 0
     table[rows[keep], columns[keep]] = 1
     return table
+
+
+def _words_needed(words: np.ndarray, lengths: np.ndarray, longest: int) -> np.ndarray:
+    """fuzzy.words_needed for each phrase (its word count and length) and each template length up
+    to `longest`, with the same float arithmetic."""
+    cover = np.minimum(1.0, np.arange(longest + 1, dtype=np.float64)[None, :] / lengths[:, None])
+    need = np.floor(WORD_SHARE * np.floor(words[:, None] * cover) + 0.999)
+    return np.where(words[:, None] < 3, 0.0, need).astype(np.float32)
 
 
 class _Batch:
@@ -164,5 +172,15 @@ def _cut_phrase(b: _Batch, ph: _Phrase, thr: float, cand: np.ndarray) -> None:
         x = b.stripped[tis[j]]
         common[j] = LCSseq.similarity(x, ph.text[: len(x)])
     tis = tis[np.minimum(100.0, 100.0 * common / shortest) >= thr - _EPS]
-    for ti in tis:
-        b.cut[ph.k, ti] = max(b.cut[ph.k, ti], cut_score(ph.text, b.text[ti]))
+    if tis.size == 0:
+        return
+    # cut_score for each: its tail against the phrase's head over every length it tries, in one call
+    tails, heads, sizes = [], [], []
+    for x in b.stripped[tis]:
+        lengths = range(shortest, min(plen, len(x)) + 1)
+        tails += [x[-n:] for n in lengths]
+        heads += [ph.text[:n] for n in lengths]
+        sizes.append(len(lengths))
+    ratios = process.cpdist(tails, heads, scorer=fuzz.ratio, dtype=np.float64)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
+    b.cut[ph.k, tis] = np.maximum(b.cut[ph.k, tis], np.maximum.reduceat(ratios, starts))

@@ -230,7 +230,7 @@ def _anchor_lines(n: int, seed: int = 5) -> list[str]:
 def test_bounded_fuzzy_scoring_gives_the_hits_of_full_scoring() -> None:
     """The LCS bounds and the word test skip work, never a hit: every template scores as the
     unbounded scorer (best_score over every signature with an anchor in it) says."""
-    from umtriage.pipeline.fuzzy import best_score
+    from umtriage.pipeline.fuzzy import best_score, words_needed
     from umtriage.pipeline.masking import template_of
     from umtriage.pipeline.process import matcher_for
 
@@ -243,6 +243,9 @@ def test_bounded_fuzzy_scoring_gives_the_hits_of_full_scoring() -> None:
              + [f"Job output: the task ended. {p[: int(len(p) * 0.75)]}..." for p in phrases])
     templates = sorted({template_of(x) for x in lines})
     scored = m._score_new(templates)
+    need = m._index._need  # the batch scorer's word test asks what fuzzy.words_needed asks
+    assert [[need[i, n] for n in range(need.shape[1])] for i in range(len(m._index.phrases))] == [
+        [words_needed(p.words, len(p.text), n) for n in range(need.shape[1])] for p in m._index.phrases]
     batch = [scored.get(i, []) for i in range(len(templates))]
     hits = 0
     for t, got in zip(templates, batch, strict=True):
