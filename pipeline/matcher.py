@@ -62,8 +62,10 @@ TEMPLATE_CACHE_SIZE = 50_000
 MAX_SCORED_CHARS = 16_384
 #: New templates are scored this many at a time (their candidate pairs are tables in memory).
 SCORE_BATCH = 10_000
-#: Fewer new templates than this are scored one by one (the batch scorer's set-up costs more).
-INDEX_MIN_TEMPLATES = 200
+#: Fewer new templates than this are scored one by one: real logs' templates cost a few µs each
+#: that way (250 of WindowsUpdate.log in 3-4 ms, as in a batch) and the batch scorer's set-up
+#: (numpy, 50-80 ms once per process) is not paid; it is for floods of anchor-stuffed templates.
+INDEX_MIN_TEMPLATES = 1_000
 
 
 def _any_of(patterns: tuple[str, ...]) -> str | None:
