@@ -43,7 +43,7 @@ from .sources import (
     logical_of,
     member_parts,
 )
-from .streams import PrefixedStream
+from .streams import PrefixedStream, SnapshotFile
 
 #: Reads from a decompressor are cut into chunks this big, so a bomb is caught early.
 CHUNK = 1 << 20
@@ -401,7 +401,7 @@ class Walker:
             if kind is None:
                 if self._named_like_archive(where, head):
                     return
-                yield Found(where, st.st_size, None if host is UNDECIDED else host, f)
+                yield Found(where, st.st_size, None if host is UNDECIDED else host, SnapshotFile(f, st.st_size))
                 return
             if self.lim.max_depth < 1:
                 self.ctx.report(where, "too_deep", "Archives are not opened (max_depth is 0).")

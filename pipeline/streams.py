@@ -67,3 +67,41 @@ class RangeStream(_ReadOnly):
             self.short = True
         self.pos += len(data)
         return data
+
+
+class SnapshotFile(_ReadOnly):
+    """A plain file read up to the size it had when it was opened.
+
+    A log that a live process keeps appending to would otherwise keep a batch scan reading for as
+    long as the appends come faster than it parses them (each short read makes one more small
+    block); the scan notes that the file changed while it was read. Seeking, `fileno` and `name`
+    are the file's, for the binary readers that open the file themselves.
+    """
+
+    def __init__(self, inner: BinaryIO, size: int):
+        self._inner, self.size = inner, size
+        self.name = getattr(inner, "name", None)
+
+    def _capped(self, n: int | None) -> int:
+        left = max(0, self.size - self._inner.tell())
+        return left if n is None or n < 0 else min(n, left)
+
+    def read(self, n: int | None = -1) -> bytes:
+        want = self._capped(n)
+        return self._inner.read(want) if want else b""
+
+    def read1(self, n: int = -1) -> bytes:
+        want = self._capped(n)
+        return self._inner.read1(want) if want else b""
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._inner.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._inner.tell()
+
+    def fileno(self) -> int:
+        return self._inner.fileno()

@@ -434,9 +434,10 @@ def test_a_file_written_to_during_the_scan_gets_a_note(tmp_path, wu_log):
     root.mkdir(parents=True)
     path = root / "WindowsUpdate.log"
     path.write_bytes(wu_log * 50)  # over 4 MiB: parsed while it is read, not read whole first
+    size = path.stat().st_size
     stop = threading.Event()
 
-    def append() -> None:  # keeps writing until the scan is over (bounded by the timeout below)
+    def append() -> None:  # keeps writing until the scan is over, faster than small blocks parse
         with path.open("ab") as f:
             while not stop.wait(0.001):
                 f.write(wu_log[:200])
@@ -454,6 +455,9 @@ def test_a_file_written_to_during_the_scan_gets_a_note(tmp_path, wu_log):
     notes = [n for n in result.summary["notes"] if n["source"].endswith("WindowsUpdate.log")]
     assert notes and "while it was read" in notes[0]["note"]
     assert_accounted(result.summary)
+    # read up to the size it had when the scan opened it: the appends cannot keep the scan going
+    [source] = [s for s in result.summary["sources"] if s["source"].endswith("WindowsUpdate.log")]
+    assert size <= source["bytes"] < path.stat().st_size
 
 
 def test_a_file_left_alone_during_the_scan_has_no_change_note(tmp_path, wu_log):

@@ -664,3 +664,22 @@ def test_host_value_is_host_expr_for_one_value(computer: str | None) -> None:
 
     expected = pl.select(host_expr(pl.lit(computer, dtype=pl.String), "from-path")).item()
     assert host_value(computer, "from-path") == expected
+
+
+def test_a_plain_file_is_read_up_to_the_size_it_had_when_opened(tmp_path: Path) -> None:
+    """A log a live process keeps appending to cannot keep a batch scan reading: the stream ends
+    where the file ended when the walk opened it, and seeking and fileno are the file's."""
+    path = tmp_path / "SRV01" / "WindowsUpdate.log"
+    path.parent.mkdir()
+    path.write_bytes(b"line one\nline two\n")
+    units, _ = list_units([tmp_path])
+    walk = iter_unit(units[0])
+    ref, stream = next(walk)  # valid until the next item is asked for
+    with path.open("ab") as f:
+        f.write(b"appended after the open\n" * 1000)
+    assert ref.size == 18
+    assert stream.read() == b"line one\nline two\n" and stream.read(10) == b""
+    stream.seek(5)
+    assert stream.tell() == 5 and stream.read(100) == b"one\nline two\n" and stream.read1(100) == b""
+    assert os.fstat(stream.fileno()).st_size == 18 + 24 * 1000
+    assert list(walk) == []
