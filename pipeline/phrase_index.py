@@ -6,8 +6,7 @@ words a template holds come from one Aho-Corasick pass over the batch; which sig
 may carry and which phrases keep enough of their words are two small matrix products; and each
 phrase is compared with all of its candidate templates in one rapidfuzz call (the phrase is
 prepared once, the loop runs in C++). The results are those of `fuzzy.hit_score` for every
-candidate (tested). Threads over shares of a batch were tried and gained nothing: converting the
-templates for rapidfuzz, and numpy's small steps, hold the GIL.
+candidate (tested). It reads its tables only, so the matcher runs shares of a batch on threads.
 """
 
 from __future__ import annotations
