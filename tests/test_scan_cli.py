@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -257,3 +259,24 @@ def test_workers_started_early_end_when_the_scan_cannot_start(tmp_path: Path) ->
     assert p.returncode == 2, err
     assert "another umtriage scan or watch is writing" in err and "Traceback" not in err
     assert _processes_with(marker) == []
+
+
+def test_every_scan_returns_freed_pages_within_a_second_unless_the_user_chose(tmp_path: Path) -> None:
+    # polars' allocator reads _RJEM_MALLOC_CONF once, at import: a scan in one process gets the
+    # parallel scan's allocator settings too (not its one polars thread), set before that import;
+    # a value the user set is kept
+    script = ("import os, sys; from umtriage.pipeline import cli; code = cli.main(sys.argv[1:]); "
+              "print(os.environ.get('_RJEM_MALLOC_CONF'), os.environ.get('POLARS_MAX_THREADS'), "
+              "'polars' in sys.modules); sys.exit(code)")
+    base = {k: v for k, v in os.environ.items() if k not in ("POLARS_MAX_THREADS", "_RJEM_MALLOC_CONF")}
+    for given, expected in ((None, "narenas:1,dirty_decay_ms:1000,muzzy_decay_ms:0"), ("narenas:2", "narenas:2")):
+        env = base if given is None else {**base, "_RJEM_MALLOC_CONF": given}
+        out = tmp_path / f"out-{given}"
+        r = subprocess.run([sys.executable, "-c", script, "scan", str(SAMPLES), "-o", str(out), "-q", "--jobs", "1"],
+                           capture_output=True, text=True, env=env, timeout=300)
+        assert r.returncode == 0, r.stderr
+        conf, threads, imported = r.stdout.split()
+        # polars puts its own defaults in front at import; jemalloc lets the later options win
+        assert conf.endswith(expected) and (given is None or "narenas:1" not in conf)
+        assert (threads, imported) == ("None", "True")
+        assert json.loads((out / "summary.json").read_text())["accounted"]
