@@ -307,7 +307,7 @@ def cmd_formats(_args) -> int:
 def cmd_watch(args) -> int:
     from umtriage.pipeline.procenv import ALLOCATOR_ENV, apply_parallel_scan_env
 
-    apply_parallel_scan_env(ALLOCATOR_ENV)  # before polars is imported: freed pages go back within a second
+    apply_parallel_scan_env(ALLOCATOR_ENV)  # before polars is imported: freed pages go back within 200 ms
     from umtriage.pipeline.outdir import check_output_dir
     from umtriage.pipeline.watch import run_watch
 

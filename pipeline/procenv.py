@@ -28,13 +28,14 @@ SPLIT_MIN_BYTES = 128 << 20
 #: _RJEM_MALLOC_CONF narenas:1: the main thread and polars' pool thread share one allocator arena
 #: instead of each keeping its own freed blocks: about 35 MB less per run of two processes on the
 #: 1 GB benchmark file, at the same speed (both measured with bench/throughput). Freed pages go
-#: back to the system after a second instead of ten (dirty_decay_ms, muzzy_decay_ms): the merge
-#: of a run whose 4.5M lines all match (bench/hostile all-match) peaked at 513-535 MB, now
-#: 466-472 MB; the 1 GB benchmark's time stayed within its run-to-run noise.
+#: back to the system after 200 ms (dirty_decay_ms, muzzy_decay_ms; polars' own default keeps
+#: them 0.5 s, then 1 s more): the merge of a run whose 4.5M lines all match (bench/hostile
+#: all-match) peaked at 513-535 MB with polars' default, 462-524 MB after a second, 445-449 MB
+#: after 200 ms (one process); the 1 GB benchmark's time stayed within its run-to-run noise.
 #: The allocator settings serve a scan in one process as well (the CLI sets them for every scan
 #: and watch): fuzzy-200k (200k distinct anchor-word lines, one process) peaked at 485-502 MB,
 #: with them 436-448 MB; 300 MB of WindowsUpdate.log 248-276 -> 211-215 MB; both as fast.
-ALLOCATOR_ENV = {"_RJEM_MALLOC_CONF": "narenas:1,dirty_decay_ms:1000,muzzy_decay_ms:0"}
+ALLOCATOR_ENV = {"_RJEM_MALLOC_CONF": "narenas:1,dirty_decay_ms:200,muzzy_decay_ms:0"}
 PARALLEL_SCAN_ENV = {"POLARS_MAX_THREADS": "1", **ALLOCATOR_ENV}
 
 
