@@ -90,8 +90,8 @@ class PhraseIndex:
             _cut_phrase(b, ph, self.thr[ph.k], cand[p])
         final = np.where(b.hit, b.best, np.where(b.cut >= self.thr[:, None], b.cut, 0.0)).T
         out: dict[int, list[tuple[str, float]]] = {}
-        for ti, k in zip(*np.nonzero(final >= self.thr), strict=True):
-            out.setdefault(int(ti), []).append((self.ids[k], round(float(final[ti, k]), 1)))
+        for row, k in zip(*np.nonzero(final >= self.thr), strict=True):
+            out.setdefault(int(row), []).append((self.ids[k], round(float(final[row, k]), 1)))
         return out
 
 
