@@ -151,30 +151,26 @@ class Matcher:
         return f"(?i){literals}|{MAY_HOLD_CODE.removeprefix('(?i)')}"
 
     # -- phrases ---------------------------------------------------------------------------
-    def score_template(self, template: str, anchors: list[str] | None = None) -> list[tuple[str, float]]:
-        """Signatures whose phrases this template carries, with scores, sorted by id (cached).
-
-        `anchors`: the anchor words in the template's first MAX_SCORED_CHARS, when the caller
-        found them already (vectorised, for a whole batch)."""
+    def score_template(self, template: str) -> list[tuple[str, float]]:
+        """Signatures whose phrases this template carries, with scores, sorted by id (cached)."""
         hit = self.cache.get(template)
         if hit is not None:
             self.cache.move_to_end(template)
             return hit
         scored = template[:MAX_SCORED_CHARS]
-        if anchors is None:
-            anchors = [a for a in self.sigs_by_anchor if a in scored]
-        wanted = sorted({k for a in anchors for k in self.sigs_by_anchor.get(a, ())})
+        wanted = sorted({k for a in self.sigs_by_anchor if a in scored for k in self.sigs_by_anchor[a]})
         out: list[tuple[str, float]] = []
         for sig in (self.phrase_sigs[k] for k in wanted):
             best = hit_score(self.phrase_templates[sig.id], scored, sig.threshold, self.phrase_words[sig.id])
             if best >= sig.threshold:
                 out.append((sig.id, round(best, 1)))
-        self._remember(template, out)
+        self._remember([(template, out)])
         return out
 
-    def _remember(self, template: str, hits: list[tuple[str, float]]) -> None:
-        self.cache[template] = hits
-        if len(self.cache) > TEMPLATE_CACHE_SIZE:
+    def _remember(self, scored: list[tuple[str, list[tuple[str, float]]]]) -> None:
+        """Put new (template, hits) into the cache, forgetting the least recently used past its size."""
+        self.cache.update(scored)
+        while len(self.cache) > TEMPLATE_CACHE_SIZE:
             self.cache.popitem(last=False)
 
     @cached_property
@@ -204,10 +200,7 @@ class Matcher:
             else:
                 results = [self._index.score(piece) for piece in pieces]
             got = {at + i: hits for at, part in zip(starts, results, strict=True) for i, hits in part.items()}
-        for i, t in enumerate(templates):
-            self.cache[t] = got.get(i, _NO_HITS)
-        while len(self.cache) > TEMPLATE_CACHE_SIZE:
-            self.cache.popitem(last=False)
+        self._remember([(t, got.get(i, _NO_HITS)) for i, t in enumerate(templates)])
         return got
 
     def _phrase_hits(self, df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
