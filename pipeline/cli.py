@@ -152,7 +152,7 @@ def _options(args, forced: str | None):
 def cmd_scan(args) -> int:
     from umtriage.pipeline.procenv import (
         ALLOCATOR_ENV,
-        apply_parallel_scan_env,
+        apply_env,
         end_workers,
         start_workers,
         will_run_parallel,
@@ -160,10 +160,10 @@ def cmd_scan(args) -> int:
 
     workers = None
     if args.jobs > 1 and not args.dask and will_run_parallel(args.paths):  # this process will scan beside workers:
-        apply_parallel_scan_env()  # the same settings, set before polars is imported
+        apply_env()  # the same settings, set before polars is imported
         workers = start_workers(args.jobs - 1)  # their start-up runs beside this process's own
     else:
-        apply_parallel_scan_env(ALLOCATOR_ENV)  # before polars is imported, as above
+        apply_env(ALLOCATOR_ENV)  # before polars is imported, as above
     try:
         return _scan(args, workers)
     finally:
@@ -305,9 +305,9 @@ def cmd_formats(_args) -> int:
 
 
 def cmd_watch(args) -> int:
-    from umtriage.pipeline.procenv import ALLOCATOR_ENV, apply_parallel_scan_env
+    from umtriage.pipeline.procenv import ALLOCATOR_ENV, apply_env
 
-    apply_parallel_scan_env(ALLOCATOR_ENV)  # before polars is imported: freed pages go back within 200 ms
+    apply_env(ALLOCATOR_ENV)  # before polars is imported: freed pages go back within 200 ms
     from umtriage.pipeline.outdir import check_output_dir
     from umtriage.pipeline.watch import run_watch
 

@@ -39,8 +39,8 @@ ALLOCATOR_ENV = {"_RJEM_MALLOC_CONF": "narenas:1,dirty_decay_ms:200,muzzy_decay_
 PARALLEL_SCAN_ENV = {"POLARS_MAX_THREADS": "1", **ALLOCATOR_ENV}
 
 
-def apply_parallel_scan_env(env: dict[str, str] = PARALLEL_SCAN_ENV) -> dict[str, str | None]:
-    """Set `env` (PARALLEL_SCAN_ENV unless told) where unset; return the previous values (for `restore`)."""
+def apply_env(env: dict[str, str] = PARALLEL_SCAN_ENV) -> dict[str, str | None]:
+    """Set `env` (PARALLEL_SCAN_ENV or ALLOCATOR_ENV) where unset; return the previous values (for `restore`)."""
     saved = {k: os.environ.get(k) for k in env}
     for k, v in env.items():
         os.environ.setdefault(k, v)
@@ -48,7 +48,7 @@ def apply_parallel_scan_env(env: dict[str, str] = PARALLEL_SCAN_ENV) -> dict[str
 
 
 def restore(saved: dict[str, str | None]) -> None:
-    """Put back the values `apply_parallel_scan_env` found."""
+    """Put back the values `apply_env` found."""
     for k, old in saved.items():
         if old is None:
             os.environ.pop(k, None)

@@ -32,7 +32,7 @@ from .html_report import write_report
 from .incidents import incidents_and_links, kb_expr
 from .outdir import OutputError, RunFolder, check_output_dir, lock_output
 from .output import write_json, write_table
-from .procenv import apply_parallel_scan_env, end_workers, restore
+from .procenv import apply_env, end_workers, restore
 from .process import MATCH_COLUMNS, FileStat, ScanOptions, SourceScanner, matcher_for
 from .schema import SCHEMA_VERSION
 from .sources import Limits, Problem, Unit, detect_archive, is_archive_name, iter_unit, list_units
@@ -319,7 +319,7 @@ class ScanResult:
 @contextmanager
 def _worker_environment() -> Iterator[None]:
     """PARALLEL_SCAN_ENV while the worker processes are spawned (read by polars at their import)."""
-    saved = apply_parallel_scan_env()
+    saved = apply_env()
     try:
         yield
     finally:
