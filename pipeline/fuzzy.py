@@ -110,12 +110,12 @@ def _has_words(words: tuple[str, ...], phrase: str, template: str) -> bool:
 
 
 def hit_score(phrase_templates: list[str], template: str, threshold: float,
-              words: list[tuple[str, ...]] | None = None) -> float:
-    """best_score where it reaches the threshold, else some lower value: the phrases whose bound
-    cannot reach the threshold (or, with `words`, that lack most of their words) are not scored,
-    which gives the same hits for a fraction of the work (explain keeps best_score, which shows
-    scores under the threshold too)."""
-    live = [p for k, p in enumerate(phrase_templates) if words is None or _has_words(words[k], p, template)]
+              words: list[tuple[str, ...]]) -> float:
+    """best_score where it reaches the threshold, else some lower value: the phrases that lack
+    most of their `words` (phrase_words of each), or whose bound cannot reach the threshold, are
+    not scored, which gives the same hits for a fraction of the work (explain keeps best_score,
+    which shows scores under the threshold too)."""
+    live = [p for k, p in enumerate(phrase_templates) if _has_words(words[k], p, template)]
     best = 0.0
     for p in live:
         if _partial_bound(p, template) >= threshold - _EPS:
